@@ -1,0 +1,139 @@
+#pragma once
+// Argument checks shared by the CPU and CUDA kernels. Every message names the
+// argument, so a user sees which input is wrong.
+#include <ATen/ATen.h>
+
+#include <array>
+#include <cmath>
+
+namespace mixtrain {
+
+inline void check_same_device_dtype(const at::Tensor& ref, const at::Tensor& t, const char* ref_name,
+                                    const char* name) {
+  TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but ", ref_name, " is on ", ref.device());
+  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), name, " has dtype ", t.scalar_type(), " but ", ref_name,
+              " has dtype ", ref.scalar_type());
+}
+
+inline void check_floating(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must be float32 or float64, got ", t.scalar_type());
+}
+
+inline void check_bias(const c10::optional<at::Tensor>& bias, const at::Tensor& weight, int64_t out_features) {
+  if (!bias.has_value()) return;
+  check_same_device_dtype(weight, *bias, "weight", "bias");
+  TORCH_CHECK(bias->dim() == 1 && bias->size(0) == out_features, "bias must have shape [", out_features,
+              "], got ", bias->sizes());
+}
+
+// center/radius (or center/gens) pairs must agree in device and dtype with the weight.
+inline void check_interval_linear_args(const at::Tensor& center, const at::Tensor& radius, const at::Tensor& weight,
+                                       const c10::optional<at::Tensor>& bias) {
+  check_floating(center, "center");
+  check_same_device_dtype(center, radius, "center", "radius");
+  check_same_device_dtype(center, weight, "center", "weight");
+  TORCH_CHECK(weight.dim() == 2, "weight must be 2-D [out_features, in_features], got ", weight.dim(), "-D");
+  TORCH_CHECK(center.dim() >= 1, "center must have at least 1 dimension");
+  TORCH_CHECK(center.sizes() == radius.sizes(), "radius must have the shape of center ", center.sizes(), ", got ",
+              radius.sizes());
+  TORCH_CHECK(center.size(-1) == weight.size(1), "center's last dimension (", center.size(-1),
+              ") must equal weight's in_features (", weight.size(1), ")");
+  check_bias(bias, weight, weight.size(0));
+}
+
+inline std::vector<int64_t> linear_out_shape(const at::Tensor& x, int64_t out_features) {
+  auto shape = x.sizes().vec();
+  shape.back() = out_features;
+  return shape;
+}
+
+struct ConvGeometry {
+  int64_t batch, channels, height, width, out_channels, kh, kw, out_h, out_w;
+  int64_t stride[2], padding[2], dilation[2], groups;
+};
+
+inline ConvGeometry check_conv_args(const at::Tensor& input, const char* input_name, const at::Tensor& weight,
+                                    const c10::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+  check_floating(input, input_name);
+  check_same_device_dtype(input, weight, input_name, "weight");
+  TORCH_CHECK(input.dim() == 4, input_name, " must be 4-D [batch, channels, height, width], got ", input.dim(), "-D");
+  TORCH_CHECK(weight.dim() == 4, "weight must be 4-D [out_channels, in_channels/groups, kh, kw], got ",
+              weight.dim(), "-D");
+  TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2,
+              "stride, padding and dilation must have 2 entries");
+  TORCH_CHECK(groups >= 1, "groups must be >= 1, got ", groups);
+  ConvGeometry g;
+  g.batch = input.size(0);
+  g.channels = input.size(1);
+  g.height = input.size(2);
+  g.width = input.size(3);
+  g.out_channels = weight.size(0);
+  g.kh = weight.size(2);
+  g.kw = weight.size(3);
+  g.groups = groups;
+  for (int i = 0; i < 2; ++i) {
+    TORCH_CHECK(stride[i] >= 1, "stride must be >= 1, got ", stride);
+    TORCH_CHECK(padding[i] >= 0, "padding must be >= 0, got ", padding);
+    TORCH_CHECK(dilation[i] >= 1, "dilation must be >= 1, got ", dilation);
+    g.stride[i] = stride[i];
+    g.padding[i] = padding[i];
+    g.dilation[i] = dilation[i];
+  }
+  TORCH_CHECK(g.channels % groups == 0 && g.out_channels % groups == 0, "in_channels (", g.channels,
+              ") and out_channels (", g.out_channels, ") must be divisible by groups (", groups, ")");
+  TORCH_CHECK(weight.size(1) * groups == g.channels, "weight expects ", weight.size(1) * groups,
+              " input channels (in_channels/groups * groups) but ", input_name, " has ", g.channels);
+  g.out_h = (g.height + 2 * g.padding[0] - g.dilation[0] * (g.kh - 1) - 1) / g.stride[0] + 1;
+  g.out_w = (g.width + 2 * g.padding[1] - g.dilation[1] * (g.kw - 1) - 1) / g.stride[1] + 1;
+  TORCH_CHECK(g.out_h > 0 && g.out_w > 0, "the kernel (", g.kh, "x", g.kw, ") does not fit the padded input (",
+              g.height, "x", g.width, ")");
+  check_bias(bias, weight, g.out_channels);
+  return g;
+}
+
+// Symbolic ops: the noise symbols of an input ball are summed with the dual
+// norm (L1 for an L-inf ball, L2 for an L2 ball); ReLU symbols always with L1.
+inline void check_symbolic_norm(int64_t input_rows, double input_norm, int64_t rows) {
+  TORCH_CHECK(input_rows >= 0 && input_rows <= rows, "input_rows must be in [0, ", rows, "], got ", input_rows);
+  TORCH_CHECK(std::isinf(input_norm) || input_norm == 2.0, "input_norm must be inf or 2, got ", input_norm);
+}
+
+inline void check_interval_relu_args(const at::Tensor& center, const at::Tensor& radius) {
+  check_floating(center, "center");
+  check_same_device_dtype(center, radius, "center", "radius");
+  TORCH_CHECK(center.sizes() == radius.sizes(), "radius must have the shape of center ", center.sizes(), ", got ",
+              radius.sizes());
+}
+
+// center/radius [B, *S], gens [B, R, *S]. Returns (B, R, prod(S)).
+inline std::array<int64_t, 3> check_symbolic_relu_args(const at::Tensor& center, const at::Tensor& gens,
+                                                       const at::Tensor& radius) {
+  check_floating(center, "center");
+  check_same_device_dtype(center, gens, "center", "gens");
+  check_same_device_dtype(center, radius, "center", "radius");
+  TORCH_CHECK(center.dim() >= 2, "center must be [batch, *neurons], got ", center.dim(), "-D");
+  TORCH_CHECK(radius.sizes() == center.sizes(), "radius must have the shape of center ", center.sizes(), ", got ",
+              radius.sizes());
+  TORCH_CHECK(gens.dim() == center.dim() + 1 && gens.size(0) == center.size(0) &&
+                  gens.sizes().slice(2) == center.sizes().slice(1),
+              "gens must be [batch, rows, *neurons] matching center ", center.sizes(), ", got ", gens.sizes());
+  return {center.size(0), gens.size(1), center.numel() / std::max<int64_t>(1, center.size(0))};
+}
+
+// A [B, S, *N], lower/upper [B, *N]. Returns (B, S, prod(N)).
+inline std::array<int64_t, 3> check_crown_relu_args(const at::Tensor& A, const at::Tensor& lower,
+                                                    const at::Tensor& upper) {
+  check_floating(A, "A");
+  check_same_device_dtype(A, lower, "A", "lower");
+  check_same_device_dtype(A, upper, "A", "upper");
+  TORCH_CHECK(lower.sizes() == upper.sizes(), "upper must have the shape of lower ", lower.sizes(), ", got ",
+              upper.sizes());
+  TORCH_CHECK(lower.dim() >= 2, "lower must be [batch, *neurons], got ", lower.dim(), "-D");
+  TORCH_CHECK(A.dim() == lower.dim() + 1 && A.size(0) == lower.size(0) && A.sizes().slice(2) == lower.sizes().slice(1),
+              "A must be [batch, specs, *neurons] matching lower ", lower.sizes(), ", got ", A.sizes());
+  return {A.size(0), A.size(1), lower.numel() / std::max<int64_t>(1, lower.size(0))};
+}
+
+}  // namespace mixtrain

@@ -1,0 +1,47 @@
+#pragma once
+// The three ReLU relaxations, written once for host and device.
+// A neuron with pre-activation in [l, u] is
+//   dead     when u <= 0   (output 0),
+//   active   when l >= 0   (output = input),
+//   unstable when l < 0 < u.
+#include "host_device.h"
+
+namespace mixtrain {
+
+// Interval (IBP) ReLU in center/radius form: [l, u] -> [relu(l), relu(u)].
+template <typename T>
+MIXTRAIN_HD void interval_relu_point(T c, T r, T& c_out, T& r_out) {
+  T l = c - r, u = c + r;
+  l = l > T(0) ? l : T(0);
+  u = u > T(0) ? u : T(0);
+  c_out = (u + l) * T(0.5);
+  r_out = (u - l) * T(0.5);
+}
+
+// MixTrain's symbolic relaxation (Neurify/DeepZ). For concrete bounds
+// l = c - rad, u = c + rad of an unstable neuron the slope is lam = u/(u-l) and
+// the shift mu = -lam*l/2: z -> lam*z + mu, plus a fresh noise symbol with
+// coefficient mu. Stable neurons: lam = 1, mu = 0 (active) or lam = 0, mu = 0
+// (dead). Returns true when the neuron is unstable (it needs a new symbol).
+template <typename T>
+MIXTRAIN_HD bool symbolic_relax(T c, T rad, T& lam, T& mu) {
+  const T l = c - rad, u = c + rad;
+  if (u <= T(0)) { lam = T(0); mu = T(0); return false; }
+  if (l >= T(0)) { lam = T(1); mu = T(0); return false; }
+  lam = u / (u - l);
+  mu = -lam * l * T(0.5);
+  return true;
+}
+
+// CROWN relaxation: upper bound is the chord  y <= us * z + ui,
+// lower bound y >= ls * z with ls = 1 if u >= -l else 0 (unstable neurons).
+template <typename T>
+MIXTRAIN_HD void crown_relax(T l, T u, T& us, T& ui, T& ls) {
+  if (u <= T(0)) { us = T(0); ui = T(0); ls = T(0); return; }
+  if (l >= T(0)) { us = T(1); ui = T(0); ls = T(1); return; }
+  us = u / (u - l);
+  ui = -l * us;
+  ls = (u >= -l) ? T(1) : T(0);
+}
+
+}  // namespace mixtrain

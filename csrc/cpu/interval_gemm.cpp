@@ -1,0 +1,69 @@
+#include "cpu/interval_gemm.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace mixtrain {
+
+void interval_gemm_cols_generic(const IntervalGemm<float>&, int64_t, int64_t);
+void interval_gemm_cols_generic(const IntervalGemm<double>&, int64_t, int64_t);
+#if defined(__x86_64__) || defined(__i386__)
+void interval_gemm_cols_avx512(const IntervalGemm<float>&, int64_t, int64_t);
+void interval_gemm_cols_avx512(const IntervalGemm<double>&, int64_t, int64_t);
+void interval_gemm_cols_avx2(const IntervalGemm<float>&, int64_t, int64_t);
+void interval_gemm_cols_avx2(const IntervalGemm<double>&, int64_t, int64_t);
+#endif
+
+namespace {
+enum class Level { Generic, Avx2, Avx512 };
+
+// MIXTRAIN_CPU_SIMD=generic|avx2|avx512 caps the level (for testing every variant).
+Level detect() {
+  Level best = Level::Generic;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Level::Avx2;
+  if (best == Level::Avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+    best = Level::Avx512;
+#endif
+  const char* cap = std::getenv("MIXTRAIN_CPU_SIMD");
+  if (cap) {
+    Level want = best;
+    if (!std::strcmp(cap, "generic")) want = Level::Generic;
+    else if (!std::strcmp(cap, "avx2")) want = Level::Avx2;
+    else if (!std::strcmp(cap, "avx512")) want = Level::Avx512;
+    if (want < best) best = want;
+  }
+  return best;
+}
+
+Level level() {
+  static const Level l = detect();
+  return l;
+}
+
+template <typename T>
+void dispatch(const IntervalGemm<T>& g, int64_t n0, int64_t n1) {
+  switch (level()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case Level::Avx512: interval_gemm_cols_avx512(g, n0, n1); return;
+    case Level::Avx2: interval_gemm_cols_avx2(g, n0, n1); return;
+#endif
+    default: interval_gemm_cols_generic(g, n0, n1); return;
+  }
+}
+}  // namespace
+
+void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
+void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
+
+const char* interval_gemm_simd_level() {
+  switch (level()) {
+    case Level::Avx512: return "avx512";
+    case Level::Avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+}  // namespace mixtrain

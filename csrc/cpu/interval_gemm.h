@@ -1,0 +1,17 @@
+#pragma once
+// Run-time choice of the fastest compiled SIMD variant of the fused interval
+// product (common/interval_gemm_simd.h) for this CPU.
+#include <cstdint>
+
+#include "common/interval_gemm_args.h"
+
+namespace mixtrain {
+
+// Computes all M rows against W rows [n0, n1) (the unit of parallel work).
+void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1);
+void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1);
+
+// "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
+const char* interval_gemm_simd_level();
+
+}  // namespace mixtrain

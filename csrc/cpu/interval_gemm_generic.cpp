@@ -1,0 +1,18 @@
+// The fused CPU interval product compiled for the baseline instruction set of the compiler target (SSE2 on x86-64, NEON on arm64).
+// Picked at run time by interval_gemm.cpp; see common/interval_gemm_simd.h.
+#include <cstdint>
+
+#if 1
+
+#define MIXTRAIN_SIMD_NS simd_generic
+#include "common/interval_gemm_simd.h"
+
+namespace mixtrain {
+void interval_gemm_cols_generic(const IntervalGemm<float>& g, int64_t n0, int64_t n1) {
+  simd_generic::interval_gemm_cols<float, 16>(g, n0, n1);
+}
+void interval_gemm_cols_generic(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
+  simd_generic::interval_gemm_cols<double, 16>(g, n0, n1);
+}
+}  // namespace mixtrain
+#endif

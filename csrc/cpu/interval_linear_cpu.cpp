@@ -1,0 +1,58 @@
+// interval_linear on the CPU: (c W^T + b, r |W|^T) over any leading dims.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu/interval_gemm.h"
+
+namespace mixtrain {
+namespace {
+
+// From this many rows on, the product is arithmetic-bound and the CPU BLAS
+// (two GEMMs, |W| materialized once, which is cheap next to M*K*N work) beats
+// the fused kernel. Measured with benchmarks/bench_interval_linear.py on the
+// 2-core development machine (AVX-512): see benchmarks/README.md.
+constexpr int64_t kBlasRows = 24;
+
+std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center, const at::Tensor& radius,
+                                                       const at::Tensor& weight,
+                                                       const c10::optional<at::Tensor>& bias) {
+  check_interval_linear_args(center, radius, weight, bias);
+  const int64_t N = weight.size(0), K = weight.size(1);
+  const auto out_shape = linear_out_shape(center, N);
+  const at::Tensor c = center.reshape({-1, K}).contiguous();
+  const at::Tensor r = radius.reshape({-1, K}).contiguous();
+  const int64_t M = c.size(0);
+
+  if (M >= kBlasRows && K > 0) {
+    const at::Tensor wt = weight.t();
+    at::Tensor oc = bias.has_value() ? at::addmm(*bias, c, wt) : at::mm(c, wt);
+    at::Tensor orad = at::mm(r, weight.abs().t());
+    return {oc.view(out_shape), orad.view(out_shape)};
+  }
+
+  const at::Tensor w = weight.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  at::Tensor oc = at::empty({M, N}, c.options());
+  at::Tensor orad = at::empty({M, N}, c.options());
+  if (M > 0 && N > 0) {
+    AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_linear_cpu", [&] {
+      IntervalGemm<scalar_t> g{c.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), K, w.data_ptr<scalar_t>(),
+                               b.defined() ? b.data_ptr<scalar_t>() : nullptr, oc.data_ptr<scalar_t>(),
+                               orad.data_ptr<scalar_t>(), N, 1, M, K, N};
+      // Work is split over pairs of W rows; each thread streams its own slab of W.
+      const int64_t pairs = (N + 1) / 2;
+      const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * K));
+      at::parallel_for(0, pairs, grain, [&](int64_t p0, int64_t p1) {
+        interval_gemm_cols(g, 2 * p0, std::min(2 * p1, N));
+      });
+    });
+  }
+  return {oc.view(out_shape), orad.view(out_shape)};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mixtrain, CPU, m) { m.impl("interval_linear", &interval_linear_cpu); }
+
+}  // namespace mixtrain

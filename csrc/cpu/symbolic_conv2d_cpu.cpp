@@ -1,0 +1,54 @@
+// symbolic_conv2d on the CPU: the convolution applied to the center (with
+// bias) and to every generator row (without), and the concrete radius of the
+// result, accumulated chunk by chunk while each convolved chunk is in cache.
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu/generator_radius.h"
+
+namespace mixtrain {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_conv2d_cpu(
+    const at::Tensor& center, const at::Tensor& gens, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups, int64_t input_rows,
+    double input_norm) {
+  const ConvGeometry g = check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
+  check_same_device_dtype(center, gens, "center", "gens");
+  TORCH_CHECK(gens.dim() == 5 && gens.size(0) == g.batch && gens.sizes().slice(2) == center.sizes().slice(1),
+              "gens must be [batch, rows, channels, height, width] matching center ", center.sizes(), ", got ",
+              gens.sizes());
+  const int64_t B = g.batch, R = gens.size(1);
+  check_symbolic_norm(input_rows, input_norm, R);
+  const bool l2 = input_norm == 2.0;
+  at::IntArrayRef s(g.stride, 2), p(g.padding, 2), d(g.dilation, 2);
+
+  at::Tensor out_center = at::conv2d(center, weight, bias, s, p, d, groups).contiguous();
+  const int64_t width = g.out_channels * g.out_h * g.out_w;
+  at::Tensor out_gens = at::empty({B, R, g.out_channels, g.out_h, g.out_w}, gens.options());
+  at::Tensor l1 = at::zeros({B, g.out_channels, g.out_h, g.out_w}, gens.options());
+  at::Tensor sq = l2 ? at::zeros_like(l1) : at::Tensor();
+  if (B * R * width > 0) {
+    const int64_t chunk = generator_chunk_rows(width, gens.element_size());
+    AT_DISPATCH_FLOATING_TYPES(gens.scalar_type(), "symbolic_conv2d_cpu", [&] {
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+          const int64_t rc = std::min(chunk, R - r0);
+          const at::Tensor made = at::conv2d(gens[b].narrow(0, r0, rc), weight, c10::nullopt, s, p, d, groups);
+          at::Tensor dst = out_gens[b].narrow(0, r0, rc);
+          dst.copy_(made);
+          accumulate_generator_radius(dst.data_ptr<scalar_t>(), r0, rc, width, input_rows, l2,
+                                      l1[b].data_ptr<scalar_t>(), l2 ? sq[b].data_ptr<scalar_t>() : nullptr);
+        }
+      }
+    });
+  }
+  at::Tensor radius = l2 ? l1.add_(sq.sqrt_()) : l1;
+  return {out_center, out_gens, radius};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mixtrain, CPU, m) { m.impl("symbolic_conv2d", &symbolic_conv2d_cpu); }
+
+}  // namespace mixtrain

@@ -1,0 +1,57 @@
+// symbolic_linear on the CPU: center W c + b, generators G W^T, and the
+// concrete radius of the result, accumulated chunk by chunk right after the
+// BLAS product makes each chunk (the generators are not read again later).
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu/generator_radius.h"
+
+namespace mixtrain {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_linear_cpu(const at::Tensor& center, const at::Tensor& gens,
+                                                                   const at::Tensor& weight,
+                                                                   const c10::optional<at::Tensor>& bias,
+                                                                   int64_t input_rows, double input_norm) {
+  check_floating(center, "center");
+  check_same_device_dtype(center, gens, "center", "gens");
+  check_same_device_dtype(center, weight, "center", "weight");
+  TORCH_CHECK(center.dim() == 2, "center must be 2-D [batch, in_features], got ", center.dim(), "-D");
+  TORCH_CHECK(gens.dim() == 3 && gens.size(0) == center.size(0) && gens.size(2) == center.size(1),
+              "gens must be [batch, rows, in_features] = [", center.size(0), ", rows, ", center.size(1), "], got ",
+              gens.sizes());
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == center.size(1), "weight must be [out_features, ",
+              center.size(1), "], got ", weight.sizes());
+  check_bias(bias, weight, weight.size(0));
+  const int64_t B = gens.size(0), R = gens.size(1), N = weight.size(0);
+  check_symbolic_norm(input_rows, input_norm, R);
+  const bool l2 = input_norm == 2.0;
+
+  const at::Tensor wt = weight.t();
+  at::Tensor out_center = bias.has_value() ? at::addmm(*bias, center, wt) : at::mm(center, wt);
+  at::Tensor out_gens = at::empty({B, R, N}, gens.options());
+  at::Tensor l1 = at::zeros({B, N}, gens.options());
+  at::Tensor sq = l2 ? at::zeros({B, N}, gens.options()) : at::Tensor();
+  if (B * R * N > 0) {
+    const int64_t chunk = generator_chunk_rows(N, gens.element_size());
+    AT_DISPATCH_FLOATING_TYPES(gens.scalar_type(), "symbolic_linear_cpu", [&] {
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+          const int64_t rc = std::min(chunk, R - r0);
+          at::Tensor dst = out_gens[b].narrow(0, r0, rc);
+          at::mm_out(dst, gens[b].narrow(0, r0, rc), wt);
+          accumulate_generator_radius(dst.data_ptr<scalar_t>(), r0, rc, N, input_rows, l2,
+                                      l1[b].data_ptr<scalar_t>(), l2 ? sq[b].data_ptr<scalar_t>() : nullptr);
+        }
+      }
+    });
+  }
+  at::Tensor radius = l2 ? l1.add_(sq.sqrt_()) : l1;
+  return {out_center, out_gens, radius};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mixtrain, CPU, m) { m.impl("symbolic_linear", &symbolic_linear_cpu); }
+
+}  // namespace mixtrain

@@ -1,0 +1,16 @@
+// The Python module `mixtrain_cuda._C`. Importing it runs the static op
+// registrations (registration.cpp, cpu/, cuda/); it also tells Python how the
+// library was built.
+#include <torch/extension.h>
+
+#include "cpu/interval_gemm.h"
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+#ifdef MIXTRAIN_WITH_CUDA
+  m.attr("cuda_compiled") = true;
+#else
+  m.attr("cuda_compiled") = false;
+#endif
+  m.def("cpu_simd_level", &mixtrain::interval_gemm_simd_level,
+        "SIMD variant of the CPU interval product chosen for this CPU");
+}

@@ -1,0 +1,24 @@
+// Every schema of the `mixtrain` op library, in one place. Backends add
+// implementations with TORCH_LIBRARY_IMPL in cpu/ and cuda/; autograd and fake
+// (meta) kernels are registered from Python (mixtrain_cuda/ops/).
+// Shapes and layouts are documented in csrc/README.md.
+#include <torch/library.h>
+
+TORCH_LIBRARY(mixtrain, m) {
+  // IBP through an affine map: (c W^T + b, r |W|^T).
+  m.def("interval_linear(Tensor center, Tensor radius, Tensor weight, Tensor? bias) -> (Tensor, Tensor)");
+  m.def(
+      "interval_conv2d(Tensor center, Tensor radius, Tensor weight, Tensor? bias, int[2] stride, "
+      "int[2] padding, int[2] dilation, int groups) -> (Tensor, Tensor)");
+  // Symbolic-interval affine step: (W c + b, G W^T, concrete radius of the result).
+  m.def(
+      "symbolic_linear(Tensor center, Tensor gens, Tensor weight, Tensor? bias, int input_rows, "
+      "float input_norm) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "symbolic_conv2d(Tensor center, Tensor gens, Tensor weight, Tensor? bias, int[2] stride, "
+      "int[2] padding, int[2] dilation, int groups, int input_rows, float input_norm) -> (Tensor, Tensor, Tensor)");
+  // ReLU relaxations, fused (concretize + relax + apply).
+  m.def("interval_relu(Tensor center, Tensor radius) -> (Tensor, Tensor)");
+  m.def("symbolic_relu(Tensor center, Tensor gens, Tensor radius) -> (Tensor, Tensor, Tensor)");
+  m.def("crown_relu_backward(Tensor A, Tensor lower, Tensor upper, bool upper_bound) -> (Tensor, Tensor)");
+}
