@@ -1,0 +1,71 @@
+"""Loading of the compiled library and the no-silent-fallback rule.
+
+The compiled extension `mixtrain_cuda._C` registers the `mixtrain::*` ops. If it
+is missing (not built) or was built without CUDA, the public wrappers fall
+back to the pure-PyTorch reference (`reference.py`) -- and say so: once as a
+warning, and always in `mixtrain_cuda.build_info()`.
+"""
+import warnings
+
+import torch
+
+OP_NAMES = (
+    "interval_linear",
+    "interval_conv2d",
+    "symbolic_linear",
+    "symbolic_conv2d",
+    "interval_relu",
+    "symbolic_relu",
+    "crown_relu_backward",
+)
+
+try:
+    from .. import _C  # noqa: F401  (importing runs the static op registrations)
+
+    LOAD_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only on broken installs
+    _C = None
+    LOAD_ERROR = "%s: %s" % (type(exc).__name__, exc)
+
+LOADED = _C is not None
+CUDA_COMPILED = bool(getattr(_C, "cuda_compiled", False))
+
+_warned = set()
+
+
+def warn_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def has_kernel(op_name, dispatch_key):
+    if not LOADED:
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key("mixtrain::" + op_name, dispatch_key)
+
+
+def use_kernel(op_name, tensor):
+    """True when the compiled kernel serves `tensor`'s device; otherwise warn once
+    and return False so that the caller runs the reference."""
+    if not LOADED:
+        warn_once("load", "mixtrain_cuda: the compiled extension is not loaded (%s); every op runs its slow "
+                          "pure-PyTorch reference. Rebuild with `pip install --no-build-isolation -e .`." % LOAD_ERROR)
+        return False
+    device = tensor.device.type
+    if device == "cuda" and not CUDA_COMPILED:
+        warn_once("cuda", "mixtrain_cuda: the extension was built without CUDA kernels; ops on CUDA tensors run "
+                          "the pure-PyTorch reference. Rebuild with a CUDA torch and nvcc (FORCE_CUDA=1).")
+        return False
+    if device not in ("cpu", "cuda", "meta"):
+        warn_once("dev:" + device, "mixtrain_cuda: no kernels for device %r; %s runs the reference." % (device, op_name))
+        return False
+    return True
+
+
+if not LOADED:
+    warn_once("load", "mixtrain_cuda: the compiled extension could not be loaded (%s); ops fall back to the "
+                      "pure-PyTorch reference." % LOAD_ERROR)
+elif torch.cuda.is_available() and not CUDA_COMPILED:
+    warn_once("cuda", "mixtrain_cuda: a GPU is visible but the extension was built without CUDA kernels; "
+                      "ops on CUDA tensors fall back to the pure-PyTorch reference.")

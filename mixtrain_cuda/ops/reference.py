@@ -1,0 +1,94 @@
+"""Pure-PyTorch versions of every fused op: the test oracle, and the explicit
+(warned) fallback when the compiled kernels are missing. Each function returns
+exactly what the op of the same name returns; all are differentiable by
+ordinary autograd. Shapes and semantics: csrc/README.md."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def interval_linear(center, radius, weight, bias=None):
+    return F.linear(center, weight, bias), F.linear(radius, weight.abs())
+
+
+def interval_conv2d(center, radius, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    return (F.conv2d(center, weight, bias, stride, padding, dilation, groups),
+            F.conv2d(radius, weight.abs(), None, stride, padding, dilation, groups))
+
+
+def generator_radius(gens, input_rows, input_norm):
+    """Concrete radius of generators [B, R, *S]: input-symbol rows summed with the
+    dual norm of the input ball (L1 for L-inf, L2 for L2), the rest with L1."""
+    head, tail = gens[:, :input_rows], gens[:, input_rows:]
+    radius = tail.abs().sum(1)
+    if math.isinf(input_norm):
+        radius = radius + head.abs().sum(1)
+    else:
+        radius = radius + head.pow(2).sum(1).sqrt()
+    return radius
+
+
+def symbolic_linear(center, gens, weight, bias=None, input_rows=0, input_norm=math.inf):
+    new_gens = torch.matmul(gens, weight.t())
+    return F.linear(center, weight, bias), new_gens, generator_radius(new_gens, input_rows, input_norm)
+
+
+def symbolic_conv2d(center, gens, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                    input_rows=0, input_norm=math.inf):
+    B, R = gens.shape[:2]
+    out_center = F.conv2d(center, weight, bias, stride, padding, dilation, groups)
+    flat = F.conv2d(gens.reshape(B * R, *gens.shape[2:]), weight, None, stride, padding, dilation, groups)
+    new_gens = flat.reshape(B, R, *out_center.shape[1:])
+    return out_center, new_gens, generator_radius(new_gens, input_rows, input_norm)
+
+
+def interval_relu(center, radius):
+    lower, upper = (center - radius).clamp(min=0), (center + radius).clamp(min=0)
+    return (upper + lower) / 2, (upper - lower) / 2
+
+
+def symbolic_relax(center, radius):
+    """(slope, shift, unstable mask) of MixTrain's ReLU relaxation."""
+    lower, upper = center - radius, center + radius
+    unstable = (lower < 0) & (upper > 0)
+    active = lower >= 0
+    safe_width = torch.where(unstable, upper - lower, torch.ones_like(upper))
+    slope = torch.where(unstable, upper / safe_width, active.to(center.dtype))
+    shift = torch.where(unstable, -slope * lower / 2, torch.zeros_like(center))
+    return slope, shift, unstable
+
+
+def symbolic_relu(center, gens, radius):
+    B, R = gens.shape[:2]
+    N = math.prod(center.shape[1:])
+    slope, shift, unstable = symbolic_relax(center, radius)
+    flat_unstable = unstable.reshape(B, N)
+    count = flat_unstable.sum(1)
+    U = int(count.max()) if B > 0 and flat_unstable.shape[1] > 0 else 0
+    position = flat_unstable.long().cumsum(1) - 1
+    row_index = torch.where(flat_unstable, R + position, torch.full_like(position, -1))
+    new_rows = gens.new_zeros(B, U + 1, flat_unstable.shape[1])  # one spare row takes the stable neurons
+    target = torch.where(flat_unstable, position, torch.full_like(position, U)).unsqueeze(1)
+    new_rows = new_rows.scatter(1, target, shift.reshape(B, 1, N))[:, :U]
+    out_gens = torch.cat([gens * slope.unsqueeze(1), new_rows.reshape(B, U, *gens.shape[2:])], 1)
+    return slope * center + shift, out_gens, row_index.reshape(center.shape)
+
+
+def crown_relax(lower, upper):
+    """(upper slope, upper intercept, lower slope) of the CROWN relaxation."""
+    unstable = (lower < 0) & (upper > 0)
+    active = lower >= 0
+    safe_width = torch.where(unstable, upper - lower, torch.ones_like(upper))
+    up_slope = torch.where(unstable, upper / safe_width, active.to(lower.dtype))
+    up_icpt = torch.where(unstable, -lower * up_slope, torch.zeros_like(lower))
+    lo_slope = torch.where(unstable, (upper >= -lower).to(lower.dtype), active.to(lower.dtype))
+    return up_slope, up_icpt, lo_slope
+
+
+def crown_relu_backward(A, lower, upper, upper_bound):
+    up_slope, up_icpt, lo_slope = (t.unsqueeze(1) for t in crown_relax(lower, upper))
+    take_upper = A > 0 if upper_bound else A < 0
+    new_A = A * torch.where(take_upper, up_slope, lo_slope)
+    bias = torch.where(take_upper, A * up_icpt, torch.zeros_like(A)).flatten(2).sum(2)
+    return new_A, bias

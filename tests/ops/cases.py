@@ -1,0 +1,107 @@
+"""Sample inputs for every op, shared by the parity, gradcheck, opcheck and
+compile tests. Shapes are odd on purpose (not multiples of any SIMD width)."""
+import math
+
+import torch
+
+import mixtrain_cuda as mc
+from mixtrain_cuda.ops import reference
+
+OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu", "symbolic_relu",
+       "crown_relu_backward"]
+
+
+def _t(*shape, dtype, device, positive=False, requires_grad=False):
+    x = torch.rand(*shape, dtype=dtype, device=device) if positive else torch.randn(*shape, dtype=dtype, device=device)
+    return x.requires_grad_(requires_grad)
+
+
+def cases(op, dtype=torch.float64, device="cpu", grad=False):
+    """List of (args, kwargs) for `op` (as passed to the public wrapper)."""
+    t = lambda *s, **k: _t(*s, dtype=dtype, device=device, requires_grad=grad, **k)  # noqa: E731
+    if op == "interval_linear":
+        return [
+            ((t(3, 37), t(3, 37, positive=True), t(29, 37), t(29)), {}),
+            ((t(2, 2, 17), t(2, 2, 17), t(5, 17), None), {}),        # leading dims, negative radius
+            ((t(1, 64), t(1, 64, positive=True), t(33, 64), t(33)), {}),
+            ((t(30, 9), t(30, 9, positive=True), t(7, 9), None), {}),  # more rows than the fused path takes
+        ]
+    if op == "interval_conv2d":
+        return [
+            ((t(2, 3, 9, 8), t(2, 3, 9, 8, positive=True), t(5, 3, 3, 3), t(5)), dict(stride=2, padding=1)),
+            ((t(1, 4, 7, 7), t(1, 4, 7, 7), t(6, 2, 3, 2), None), dict(dilation=(2, 1), groups=2, padding=(1, 0))),
+            ((t(3, 1, 6, 6), t(3, 1, 6, 6, positive=True), t(4, 1, 4, 4), t(4)), dict(stride=2, padding=1)),
+        ]
+    if op == "symbolic_linear":
+        return [
+            ((t(2, 11), t(2, 5, 11), t(7, 11), t(7)), dict(input_rows=3, input_norm=math.inf)),
+            ((t(3, 9), t(3, 4, 9), t(5, 9), None), dict(input_rows=2, input_norm=2.0)),
+            ((t(1, 6), t(1, 3, 6), t(4, 6), t(4)), dict(input_rows=3)),
+        ]
+    if op == "symbolic_conv2d":
+        return [
+            ((t(2, 2, 6, 5), t(2, 3, 2, 6, 5), t(3, 2, 3, 3), t(3)), dict(padding=1, input_rows=2)),
+            ((t(1, 2, 7, 7), t(1, 4, 2, 7, 7), t(4, 1, 3, 3), None),
+             dict(stride=2, groups=2, input_rows=3, input_norm=2.0)),
+        ]
+    if op == "interval_relu":
+        return [((t(4, 13), t(4, 13, positive=True)), {}), ((t(2, 3, 5, 5), t(2, 3, 5, 5, positive=True)), {})]
+    if op == "symbolic_relu":
+        # Keep every neuron away from l = 0 and u = 0, where the relaxation has kinks.
+        def relu_case(*shape, rows):
+            c = torch.randn(*shape, dtype=dtype, device=device)
+            r = torch.rand(*shape, dtype=dtype, device=device) + 0.2
+            c = torch.where((c - r).abs() < 0.1, c + 0.3, c)
+            c = torch.where((c + r).abs() < 0.1, c - 0.3, c)
+            g = torch.randn(shape[0], rows, *shape[1:], dtype=dtype, device=device)
+            return tuple(x.requires_grad_(grad) for x in (c, g, r))
+        return [(relu_case(3, 10, rows=4), {}), (relu_case(2, 2, 3, 3, rows=2), {})]
+    if op == "crown_relu_backward":
+        def crown_case(B, S, *N, upper_bound):
+            lower = torch.randn(B, *N, dtype=dtype, device=device)
+            upper = lower + torch.rand(B, *N, dtype=dtype, device=device) + 0.2
+            lower = torch.where(lower.abs() < 0.1, lower - 0.2, lower)
+            upper = torch.where(upper.abs() < 0.1, upper + 0.2, upper)
+            A = torch.randn(B, S, *N, dtype=dtype, device=device)
+            return (A.requires_grad_(grad), lower.requires_grad_(grad), upper.requires_grad_(grad)), dict(
+                upper_bound=upper_bound)
+        return [crown_case(2, 3, 11, upper_bound=True), crown_case(3, 2, 2, 3, 3, upper_bound=False)]
+    raise KeyError(op)
+
+
+def fused(op):
+    return getattr(mc, op)
+
+
+def ref(op):
+    return getattr(reference, op)
+
+
+def ref_call(op, args, kwargs):
+    """Call the reference with the same arguments as the public wrapper."""
+    from mixtrain_cuda.ops._conv_args import pair
+    kwargs = dict(kwargs)
+    for k in ("stride", "padding", "dilation"):
+        if k in kwargs:
+            kwargs[k] = pair(kwargs[k], k)
+    if op in ("symbolic_linear", "symbolic_conv2d"):
+        kwargs.setdefault("input_rows", args[1].shape[1])
+    if op == "crown_relu_backward":
+        kwargs.setdefault("upper_bound", True)
+    return ref(op)(*args, **kwargs)
+
+
+def op_args(op, args, kwargs):
+    """Positional arguments of torch.ops.mixtrain.<op> for opcheck."""
+    from mixtrain_cuda.ops._conv_args import pair
+    a = list(args)
+    if op in ("interval_linear",) and len(a) == 3:
+        a.append(None)
+    if op in ("interval_conv2d", "symbolic_conv2d"):
+        a += [pair(kwargs.get("stride", 1), "s"), pair(kwargs.get("padding", 0), "p"),
+              pair(kwargs.get("dilation", 1), "d"), kwargs.get("groups", 1)]
+    if op in ("symbolic_linear", "symbolic_conv2d"):
+        a += [kwargs.get("input_rows", args[1].shape[1]), float(kwargs.get("input_norm", math.inf))]
+    if op == "crown_relu_backward":
+        a.append(kwargs.get("upper_bound", True))
+    return a

@@ -1,0 +1,67 @@
+"""float64 gradcheck of every op with respect to every differentiable input,
+and gradients that respect needs_input_grad."""
+import pytest
+import torch
+
+import mixtrain_cuda as mc
+
+from .cases import OPS, cases, fused, ref_call
+
+
+def _differentiable_outputs(op, out):
+    # symbolic_relu's row index is an integer output.
+    return tuple(o for o in out if o.is_floating_point())
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_gradcheck_every_input(op):
+    for args, kwargs in cases(op, torch.float64, grad=True):
+        tensors = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+
+        def f(*xs):
+            full = list(args)
+            for i, x in zip(tensors, xs):
+                full[i] = x
+            return _differentiable_outputs(op, fused(op)(*full, **kwargs))
+
+        assert torch.autograd.gradcheck(f, [args[i] for i in tensors], eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_gradients_match_reference_autograd(op):
+    """The hand-written backward equals autograd through the reference."""
+    for args, kwargs in cases(op, torch.float64, grad=True):
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        outs = _differentiable_outputs(op, fused(op)(*args, **kwargs))
+        weights = [torch.randn_like(o) for o in outs]
+        got = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs, weights)), tensors, allow_unused=True)
+        ref_outs = _differentiable_outputs(op, ref_call(op, args, kwargs))
+        want = torch.autograd.grad(sum((o * w).sum() for o, w in zip(ref_outs, weights)), tensors, allow_unused=True)
+        for g, w in zip(got, want):
+            if w is None:
+                assert g is None or torch.all(g == 0)
+            else:
+                torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
+
+
+def test_weight_gradient_without_input_gradient():
+    c, r = torch.randn(3, 8, dtype=torch.float64), torch.rand(3, 8, dtype=torch.float64)
+    w = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    oc, orad = mc.interval_linear(c, r, w, b)
+    (oc.sum() + orad.sum()).backward()
+    expected = torch.ones(3, 5, dtype=torch.float64).t() @ c + w.sign() * (torch.ones(3, 5, dtype=torch.float64).t() @ r)
+    torch.testing.assert_close(w.grad, expected)
+    torch.testing.assert_close(b.grad, torch.full((5,), 3.0, dtype=torch.float64))
+    assert c.grad is None and r.grad is None
+
+
+def test_conv_weight_gradient_without_input_gradient():
+    c, r = torch.randn(2, 3, 7, 7, dtype=torch.float64), torch.rand(2, 3, 7, 7, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    oc, orad = mc.interval_conv2d(c, r, w, None, padding=1)
+    (oc.sum() + 2 * orad.sum()).backward()
+    w2 = w.detach().clone().requires_grad_(True)
+    rc, rr = torch.nn.functional.conv2d(c, w2, padding=1), torch.nn.functional.conv2d(r, w2.abs(), padding=1)
+    (rc.sum() + 2 * rr.sum()).backward()
+    torch.testing.assert_close(w.grad, w2.grad)

@@ -1,0 +1,143 @@
+"""The fused kernels against the pure-PyTorch reference."""
+import pytest
+import torch
+
+import mixtrain_cuda as mc
+from mixtrain_cuda.ops import reference
+
+from .cases import OPS, cases, fused, ref_call
+
+
+def _outputs(result):
+    return [x for x in result]
+
+
+def assert_close_to_oracle(out, ref32, oracle, factor=4.0, floor=1e-6):
+    """flash-attention's rule: the kernel's float32 error against the float64
+    oracle is within a small multiple of the reference's own float32 error."""
+    if out.dtype in (torch.int64,):
+        assert torch.equal(out, ref32)
+        return
+    err = (out.double() - oracle).abs().max().item() if out.numel() else 0.0
+    ref_err = (ref32.double() - oracle).abs().max().item() if out.numel() else 0.0
+    scale = oracle.abs().max().item() if out.numel() else 1.0
+    assert err <= factor * ref_err + floor * max(scale, 1.0), (err, ref_err)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_float64_equals_reference(op):
+    for args, kwargs in cases(op, torch.float64):
+        got = _outputs(fused(op)(*args, **kwargs))
+        want = _outputs(ref_call(op, args, kwargs))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_float32_error_within_reference_error(op):
+    for args64, kwargs in cases(op, torch.float64):
+        args32 = [a.float() if isinstance(a, torch.Tensor) else a for a in args64]
+        got = _outputs(fused(op)(*args32, **kwargs))
+        ref32 = _outputs(ref_call(op, args32, kwargs))
+        oracle = _outputs(ref_call(op, args64, kwargs))
+        for g, r, o in zip(got, ref32, oracle):
+            assert g.dtype == r.dtype
+            assert_close_to_oracle(g, r, o if o.dtype == torch.int64 else o.double())
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_non_contiguous_inputs(op):
+    for args, kwargs in cases(op, torch.float64):
+        # Same values, laid out transposed in memory.
+        nc = [a.transpose(0, -1).contiguous().transpose(0, -1) if isinstance(a, torch.Tensor) and a.dim() > 1 else a
+              for a in args]
+        assert any(isinstance(a, torch.Tensor) and not a.is_contiguous() for a in nc)
+        for g, w in zip(fused(op)(*nc, **kwargs), fused(op)(*args, **kwargs)):
+            torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1, 2048, 2048), (5, 300, 129), (16, 512, 512), (24, 33, 65), (50, 64, 31)])
+def test_interval_linear_sizes(shape, dtype):
+    """Both sides of the fused/BLAS crossover, SIMD tails, one row."""
+    M, K, N = shape
+    c, r = torch.randn(M, K, dtype=dtype), torch.rand(M, K, dtype=dtype)
+    w, b = torch.randn(N, K, dtype=dtype), torch.randn(N, dtype=dtype)
+    got = mc.interval_linear(c, r, w, b)
+    oracle = reference.interval_linear(c.double(), r.double(), w.double(), b.double())
+    ref32 = reference.interval_linear(c, r, w, b)
+    for g, r32, o in zip(got, ref32, oracle):
+        assert_close_to_oracle(g, r32, o)
+
+
+@pytest.mark.parametrize("geometry", [
+    dict(B=1, C=1, H=28, O=16, k=4, stride=2, padding=1),      # MNIST small, conv 1
+    dict(B=8, C=16, H=14, O=32, k=4, stride=2, padding=1),     # MNIST small, conv 2
+    dict(B=4, C=32, H=15, O=64, k=3, stride=1, padding=0),     # MNIST large, conv 3
+    dict(B=2, C=3, H=64, O=8, k=7, stride=2, padding=3),       # ImageNet-200 stem (fewer channels)
+    dict(B=2, C=64, H=16, O=64, k=3, stride=1, padding=1),     # large: takes the oneDNN path
+])
+def test_interval_conv2d_layer_shapes(geometry):
+    g = geometry
+    c = torch.randn(g["B"], g["C"], g["H"], g["H"])
+    r = torch.rand_like(c)
+    w, b = torch.randn(g["O"], g["C"], g["k"], g["k"]), torch.randn(g["O"])
+    got = mc.interval_conv2d(c, r, w, b, stride=g["stride"], padding=g["padding"])
+    args = ((g["stride"],) * 2, (g["padding"],) * 2, (1, 1), 1)
+    oracle = reference.interval_conv2d(c.double(), r.double(), w.double(), b.double(), *args)
+    for out, r32, o in zip(got, reference.interval_conv2d(c, r, w, b, *args), oracle):
+        assert_close_to_oracle(out, r32, o)
+
+
+@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "symbolic_linear",
+                                "symbolic_conv2d", "symbolic_relu", "crown_relu_backward"])
+def test_empty_batch(op):
+    args, kwargs = cases(op, torch.float64)[0]
+    empty = [a[:0] if isinstance(a, torch.Tensor) and a.dim() > 1 and not (op.endswith("linear") and a is args[2])
+             else a for a in args]
+    if op in ("interval_conv2d", "symbolic_conv2d"):
+        empty[2] = args[2]  # the weight keeps its shape
+    got = fused(op)(*empty, **kwargs)
+    want = ref_call(op, empty, kwargs)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.numel() == 0
+
+
+def test_symbolic_relu_compacts_new_rows_per_sample():
+    center = torch.tensor([[1.0, -0.2, 0.1, -3.0], [0.0, 0.5, -0.5, 2.0]], dtype=torch.float64)
+    radius = torch.tensor([[0.5, 0.5, 0.5, 0.5], [1.0, 1.0, 1.0, 0.1]], dtype=torch.float64)
+    gens = torch.randn(2, 3, 4, dtype=torch.float64)
+    c, g, idx = mc.symbolic_relu(center, gens, radius)
+    # sample 0: neurons 1, 2 unstable; sample 1: neurons 0, 1, 2 unstable -> U = 3
+    assert g.shape == (2, 6, 4)
+    assert idx.tolist() == [[-1, 3, 4, -1], [3, 4, 5, -1]]
+    assert torch.all(g[0, 5] == 0)  # padding row of the sample with fewer unstable neurons
+    lam = (center + radius) / (2 * radius)
+    mu = (radius ** 2 - center ** 2) / (4 * radius)
+    assert g[1, 4, 1] == pytest.approx(mu[1, 1].item())
+    assert c[0, 0] == center[0, 0] and c[0, 3] == 0
+    assert c[1, 2] == pytest.approx((lam[1, 2] * center[1, 2] + mu[1, 2]).item())
+
+
+def test_cpu_simd_variants_agree(monkeypatch):
+    """Every compiled SIMD variant (AVX-512, AVX2, generic) gives the reference's
+    result: run the other variants in a subprocess with the level capped."""
+    import subprocess
+    import sys
+    code = ("import torch, mixtrain_cuda as mc\n"
+            "from mixtrain_cuda.ops import reference\n"
+            "torch.manual_seed(1)\n"
+            "c, r, w, b = torch.randn(5, 77, dtype=torch.float64), torch.rand(5, 77, dtype=torch.float64), "
+            "torch.randn(13, 77, dtype=torch.float64), torch.randn(13, dtype=torch.float64)\n"
+            "for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c, r, w, b)):\n"
+            "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "print(mc.build_info()['cpu_simd'])\n")
+    seen = set()
+    for level in ("generic", "avx2", "avx512"):
+        env = dict(__import__("os").environ, MIXTRAIN_CPU_SIMD=level)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        seen.add(out.stdout.strip())
+    assert "generic" in seen

@@ -1,0 +1,140 @@
+"""Bounds are claims about every point of a set: random points never leave them."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mixtrain_cuda as mc
+
+TOL = 1e-9  # float64 rounding
+
+
+def _box_points(center, radius, n):
+    u = torch.rand(n, *center.shape, dtype=center.dtype) * 2 - 1
+    u[: n // 4] = u[: n // 4].sign()  # corners reach the extremes
+    return center + u * radius
+
+
+def _inside(y, center, radius):
+    return bool(torch.all(y >= center - radius - TOL) and torch.all(y <= center + radius + TOL))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_interval_linear_contains_images_of_box_points(seed):
+    torch.manual_seed(seed)
+    c, r = torch.randn(4, 23, dtype=torch.float64), torch.rand(4, 23, dtype=torch.float64)
+    w, b = torch.randn(11, 23, dtype=torch.float64), torch.randn(11, dtype=torch.float64)
+    oc, orad = mc.interval_linear(c, r, w, b)
+    for x in _box_points(c, r, 400):
+        assert _inside(F.linear(x, w, b), oc, orad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_interval_conv2d_contains_images_of_box_points(seed):
+    torch.manual_seed(seed)
+    c, r = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    w, b = torch.randn(5, 3, 3, 3, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    oc, orad = mc.interval_conv2d(c, r, w, b, stride=2, padding=1)
+    for x in _box_points(c, r, 200):
+        assert _inside(F.conv2d(x, w, b, 2, 1), oc, orad)
+
+
+def test_interval_relu_contains_images_and_is_tight():
+    c, r = torch.randn(6, 40, dtype=torch.float64), torch.rand(6, 40, dtype=torch.float64)
+    oc, orad = mc.interval_relu(c, r)
+    for x in _box_points(c, r, 400):
+        assert _inside(torch.relu(x), oc, orad)
+    # The box endpoints are attained: the bound is exact for a ReLU.
+    torch.testing.assert_close(oc - orad, torch.relu(c - r))
+    torch.testing.assert_close(oc + orad, torch.relu(c + r))
+
+
+def _noise(n, rows, input_rows, input_norm, dtype=torch.float64):
+    t = torch.rand(n, rows, dtype=dtype) * 2 - 1
+    if not math.isinf(input_norm):
+        head = torch.randn(n, input_rows, dtype=dtype)
+        t[:, :input_rows] = head / head.norm(dim=1, keepdim=True) * torch.rand(n, 1, dtype=dtype)
+    return t
+
+
+@pytest.mark.parametrize("input_norm", [math.inf, 2.0])
+def test_symbolic_linear_radius_bounds_every_noise_point(input_norm):
+    B, R, K, N, D = 3, 6, 9, 7, 4
+    c, g = torch.randn(B, K, dtype=torch.float64), torch.randn(B, R, K, dtype=torch.float64)
+    w, b = torch.randn(N, K, dtype=torch.float64), torch.randn(N, dtype=torch.float64)
+    oc, og, rad = mc.symbolic_linear(c, g, w, b, input_rows=D, input_norm=input_norm)
+    for t in _noise(300, R, D, input_norm):
+        x = c + torch.einsum("r,brk->bk", t, g)
+        y = F.linear(x, w, b)
+        # exact through the affine map ...
+        torch.testing.assert_close(y, oc + torch.einsum("r,brn->bn", t, og))
+        # ... and inside the concrete bounds
+        assert _inside(y, oc, rad)
+
+
+def test_symbolic_conv2d_radius_bounds_every_noise_point():
+    B, R, D = 2, 5, 3
+    c, g = torch.randn(B, 2, 6, 6, dtype=torch.float64), torch.randn(B, R, 2, 6, 6, dtype=torch.float64)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    oc, og, rad = mc.symbolic_conv2d(c, g, w, None, stride=2, padding=1, input_rows=D)
+    for t in _noise(150, R, D, math.inf):
+        x = c + torch.einsum("r,brchw->bchw", t, g)
+        assert _inside(F.conv2d(x, w, None, 2, 1), oc, rad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_symbolic_relu_represents_relu_exactly_up_to_the_new_symbols(seed):
+    """For every noise point t, relu(c + G t) = c' + G'[:R] t + mu * s with one
+    s in [-1, 1] per unstable neuron (the new symbol), and exactly c' + G'[:R] t
+    for stable neurons."""
+    torch.manual_seed(seed)
+    B, R, N = 3, 5, 30
+    c, g = torch.randn(B, N, dtype=torch.float64), torch.randn(B, R, N, dtype=torch.float64) * 0.3
+    rad = g.abs().sum(1)  # concrete radius of the symbolic interval
+    oc, og, idx = mc.symbolic_relu(c, g, rad)
+    unstable = idx >= 0
+    mu = torch.zeros_like(c)
+    for bi in range(B):
+        for n in range(N):
+            if idx[bi, n] >= 0:
+                mu[bi, n] = og[bi, idx[bi, n], n]
+    assert torch.all(mu[unstable] > 0)
+    for t in torch.rand(500, R, dtype=torch.float64) * 2 - 1:
+        z = c + torch.einsum("r,brn->bn", t, g)
+        base = oc + torch.einsum("r,brn->bn", t, og[:, :R])
+        gap = torch.relu(z) - base
+        assert torch.all(gap[~unstable].abs() <= TOL)
+        s = gap[unstable] / mu[unstable]
+        assert torch.all(s.abs() <= 1 + 1e-7)
+
+
+@pytest.mark.parametrize("upper_bound", [True, False])
+def test_crown_relu_backward_bounds_every_point(upper_bound):
+    B, S, N = 2, 4, 25
+    lower = torch.randn(B, N, dtype=torch.float64)
+    upper = lower + torch.rand(B, N, dtype=torch.float64) * 2
+    A = torch.randn(B, S, N, dtype=torch.float64)
+    new_A, bias = mc.crown_relu_backward(A, lower, upper, upper_bound)
+    u = torch.rand(400, B, N, dtype=torch.float64)
+    u[:100] = u[:100].round()
+    for z in lower + u * (upper - lower):
+        exact = torch.einsum("bsn,bn->bs", A, torch.relu(z))
+        linear = torch.einsum("bsn,bn->bs", new_A, z) + bias
+        if upper_bound:
+            assert torch.all(exact <= linear + TOL)
+        else:
+            assert torch.all(exact >= linear - TOL)
+
+
+def test_chained_ibp_contains_network_outputs():
+    """Two layers and a ReLU: the composed bound holds for points of the input box."""
+    torch.manual_seed(3)
+    w1, b1 = torch.randn(20, 10, dtype=torch.float64), torch.randn(20, dtype=torch.float64)
+    w2, b2 = torch.randn(5, 20, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    x0, eps = torch.rand(3, 10, dtype=torch.float64), 0.05
+    c, r = mc.interval_linear(x0, torch.full_like(x0, eps), w1, b1)
+    c, r = mc.interval_relu(c, r)
+    c, r = mc.interval_linear(c, r, w2, b2)
+    for x in _box_points(x0, torch.full_like(x0, eps), 300):
+        assert _inside(F.linear(torch.relu(F.linear(x, w1, b1)), w2, b2), c, r)
