@@ -1,0 +1,197 @@
+"""Op benchmark cases shared by `mixtrain bench` and benchmarks/ (pytest-benchmark).
+
+Each case builds inputs of a shape MixTrain uses and returns the fused op, the
+pure-PyTorch reference, and the bytes and flops that bound it from below. The
+floor of a case is max(bytes / bandwidth, flops / peak), with bandwidth and
+peak measured on the spot (a large copy, a large GEMM), so the number means
+something on any machine.
+"""
+import dataclasses
+import math
+import statistics
+import time
+
+import torch
+
+from . import ops
+from .ops import reference
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    op: str
+    fused: object    # callable, no arguments
+    ref: object      # callable, no arguments
+    bytes: float     # compulsory memory traffic of the fused op
+    flops: float     # multiply-adds * 2
+
+
+def _ibp_linear(rows, k, n, device, dtype):
+    c = torch.randn(rows, k, device=device, dtype=dtype)
+    r = torch.rand(rows, k, device=device, dtype=dtype)
+    w = torch.randn(n, k, device=device, dtype=dtype)
+    b = torch.randn(n, device=device, dtype=dtype)
+    size = c.element_size()
+    return Case("interval_linear rows=%d K=%d N=%d" % (rows, k, n), "interval_linear",
+                lambda: ops.interval_linear(c, r, w, b), lambda: reference.interval_linear(c, r, w, b),
+                size * (n * k + 2 * rows * k + 2 * rows * n + n), 4.0 * rows * k * n)
+
+
+def _ibp_conv(batch, cin, hw, cout, ksize, stride, padding, device, dtype, label):
+    c = torch.randn(batch, cin, hw, hw, device=device, dtype=dtype)
+    r = torch.rand_like(c)
+    w = torch.randn(cout, cin, ksize, ksize, device=device, dtype=dtype)
+    b = torch.randn(cout, device=device, dtype=dtype)
+    out_hw = (hw + 2 * padding - ksize) // stride + 1
+    size = c.element_size()
+    macs = batch * cout * out_hw * out_hw * cin * ksize * ksize
+    return Case("interval_conv2d %s B=%d" % (label, batch), "interval_conv2d",
+                lambda: ops.interval_conv2d(c, r, w, b, stride, padding),
+                lambda: reference.interval_conv2d(c, r, w, b, (stride, stride), (padding, padding)),
+                size * (w.numel() + 2 * c.numel() + 2 * batch * cout * out_hw * out_hw), 4.0 * macs)
+
+
+def _symbolic_linear(batch, rows, k, n, device, dtype, label):
+    c = torch.randn(batch, k, device=device, dtype=dtype)
+    g = torch.randn(batch, rows, k, device=device, dtype=dtype)
+    w = torch.randn(n, k, device=device, dtype=dtype)
+    size = c.element_size()
+    return Case("symbolic_linear %s k=%d rows=%d" % (label, batch, rows), "symbolic_linear",
+                lambda: ops.symbolic_linear(c, g, w, None, input_rows=rows),
+                lambda: reference.symbolic_linear(c, g, w, None, rows),
+                size * (g.numel() + batch * rows * n + n * k), 2.0 * batch * rows * k * n)
+
+
+def _symbolic_conv(batch, rows, cin, hw, cout, ksize, stride, padding, device, dtype, label):
+    c = torch.randn(batch, cin, hw, hw, device=device, dtype=dtype)
+    g = torch.randn(batch, rows, cin, hw, hw, device=device, dtype=dtype)
+    w = torch.randn(cout, cin, ksize, ksize, device=device, dtype=dtype)
+    out_hw = (hw + 2 * padding - ksize) // stride + 1
+    size = c.element_size()
+    return Case("symbolic_conv2d %s k=%d rows=%d" % (label, batch, rows), "symbolic_conv2d",
+                lambda: ops.symbolic_conv2d(c, g, w, None, stride, padding, input_rows=rows),
+                lambda: reference.symbolic_conv2d(c, g, w, None, (stride, stride), (padding, padding), (1, 1), 1,
+                                                  rows),
+                size * (g.numel() + batch * rows * cout * out_hw * out_hw),
+                2.0 * batch * rows * cout * out_hw * out_hw * cin * ksize * ksize)
+
+
+def _relu_cases(device, dtype):
+    B, R, N = 10, 784, 3136  # MNIST small after conv 1: 16 x 14 x 14 neurons, 784 input symbols
+    c = torch.randn(B, N, device=device, dtype=dtype)
+    rad = torch.rand(B, N, device=device, dtype=dtype)
+    g = torch.randn(B, R, N, device=device, dtype=dtype) * 0.01
+    A = torch.randn(B, 10, N, device=device, dtype=dtype)
+    size = c.element_size()
+    yield Case("interval_relu B=%d N=%d" % (B, N), "interval_relu", lambda: ops.interval_relu(c, rad),
+               lambda: reference.interval_relu(c, rad), size * 4 * B * N, 0.0)
+    yield Case("symbolic_relu k=%d rows=%d N=%d" % (B, R, N), "symbolic_relu",
+               lambda: ops.symbolic_relu(c, g, rad), lambda: reference.symbolic_relu(c, g, rad),
+               size * 2 * g.numel(), 0.0)
+    yield Case("crown_relu_backward B=%d S=10 N=%d" % (B, N), "crown_relu_backward",
+               lambda: ops.crown_relu_backward(A, c - rad, c + rad, True),
+               lambda: reference.crown_relu_backward(A, c - rad, c + rad, True), size * 2 * A.numel(), 0.0)
+
+
+def cases(device="cpu", dtype=torch.float32, quick=False):
+    """The benchmark cases; `quick` keeps one or two per op (the demo)."""
+    out = []
+    ibp_rows = (1, 16) if quick else (1, 4, 16, 64)
+    ibp_sizes = (2048,) if quick else (512, 2048, 4096)
+    for n in ibp_sizes:
+        for rows in ibp_rows:
+            out.append(_ibp_linear(rows, n, n, device, dtype))
+    out.append(_ibp_linear(7850, 512, 512, device, dtype))  # many rows: the BLAS side
+    convs = [  # (cin, hw, cout, k, stride, pad, label): the paper's nets and the 64x64 ImageNet-200 stem
+        (1, 28, 16, 4, 2, 1, "mnist_small.conv1"),
+        (16, 14, 32, 4, 2, 1, "mnist_small.conv2"),
+        (32, 26, 32, 4, 2, 1, "mnist_large.conv2"),
+        (3, 32, 16, 4, 2, 1, "cifar_small.conv1"),
+        (32, 15, 64, 3, 1, 0, "cifar_large.conv3"),
+        (3, 64, 64, 7, 2, 3, "imagenet200.stem"),
+    ]
+    for batch in ((1, 8) if not quick else (8,)):
+        for spec in (convs if not quick else convs[:2]):
+            out.append(_ibp_conv(batch, *spec[:6], device, dtype, spec[6]))
+    # Symbolic: k = 10 points, rows = D + unstable (784 + ~1200 on MNIST small).
+    out.append(_symbolic_linear(10, 2000, 1568, 100, device, dtype, "mnist_small.fc1"))
+    if not quick:
+        out.append(_symbolic_linear(10, 2000, 512, 512, device, dtype, "mnist_large.fc2"))
+        out.append(_symbolic_conv(10, 784, 1, 28, 16, 4, 2, 1, device, dtype, "mnist_small.conv1"))
+        out.append(_symbolic_conv(2, 784 + 3136, 16, 14, 32, 4, 2, 1, device, dtype, "mnist_small.conv2"))
+    out.extend(_relu_cases(device, dtype) if not quick else list(_relu_cases(device, dtype))[1:2])
+    return out
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
+    """Median wall time of fn() over repeats (auto: as many as fit `budget` seconds, 5..200)."""
+    fn()
+    sync(device)
+    if repeats is None:
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        one = max(time.perf_counter() - t0, 1e-6)
+        repeats = int(min(200, max(5, budget / one)))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine_peaks(device="cpu", dtype=torch.float32):
+    """(bytes/s, flop/s) measured with a large copy and a large GEMM."""
+    n = 64 << 20  # 256 MiB of float32 read + written
+    a = torch.empty(n // 4 if dtype == torch.float32 else n // 8, device=device, dtype=dtype)
+    b = torch.empty_like(a)
+    copy_s = median_seconds(lambda: b.copy_(a), device, repeats=5)
+    m = 2048
+    x = torch.randn(m, m, device=device, dtype=dtype)
+    y = torch.randn(m, m, device=device, dtype=dtype)
+    mm_s = median_seconds(lambda: x @ y, device, repeats=5)
+    return 2 * a.numel() * a.element_size() / copy_s, 2.0 * m ** 3 / mm_s
+
+
+def floor_seconds(case, peaks):
+    bandwidth, peak = peaks
+    return max(case.bytes / bandwidth, case.flops / peak if case.flops else 0.0)
+
+
+def run(device="cpu", dtype=torch.float32, quick=False, compiled_reference=False, progress=None):
+    """Times every case; returns a list of dicts (times in seconds)."""
+    peaks = machine_peaks(device, dtype)
+    rows = []
+    all_cases = cases(device, dtype, quick)
+    for i, case in enumerate(all_cases):
+        if progress:
+            progress(i, len(all_cases), case.name)
+        fused = median_seconds(case.fused, device)
+        ref = median_seconds(case.ref, device)
+        row = dict(case=case.name, op=case.op, fused_s=fused, reference_s=ref, speedup=ref / fused,
+                   floor_s=floor_seconds(case, peaks), bytes=case.bytes, flops=case.flops)
+        if compiled_reference:
+            compiled = torch.compile(case.ref)
+            row["compiled_reference_s"] = median_seconds(compiled, device)
+        rows.append(row)
+    return dict(peaks=dict(bytes_per_s=peaks[0], flop_per_s=peaks[1]), rows=rows)
+
+
+def format_table(result):
+    lines = ["%-52s %10s %10s %8s %10s %8s" % ("case", "fused ms", "ref ms", "speedup", "floor ms", "of floor")]
+    for r in result["rows"]:
+        lines.append("%-52s %10.3f %10.3f %7.2fx %10.3f %7.0f%%" % (
+            r["case"], r["fused_s"] * 1e3, r["reference_s"] * 1e3, r["speedup"], r["floor_s"] * 1e3,
+            100.0 * r["floor_s"] / r["fused_s"] if r["fused_s"] else math.nan))
+    p = result["peaks"]
+    lines.append("floor = max(bytes / %.1f GB/s, flops / %.1f GFLOP/s), both measured here"
+                 % (p["bytes_per_s"] / 1e9, p["flop_per_s"] / 1e9))
+    return "\n".join(lines)

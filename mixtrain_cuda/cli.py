@@ -1,0 +1,88 @@
+"""The `mixtrain` command line (also `python -m mixtrain_cuda`).
+
+Subcommands so far: `info` (how the library was built) and `bench` (the fused
+ops against their pure-PyTorch reference). Training, certification and attacks
+arrive with the bound engine and the training loop.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import torch
+
+
+def device_name(device):
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return "%s (%d threads)" % (line.split(":", 1)[1].strip(), torch.get_num_threads())
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def git_commit():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cmd_info(args):
+    from . import build_info
+    print(json.dumps(build_info(), indent=2))
+    return 0
+
+
+def cmd_bench(args):
+    from . import bench, build_info
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("mixtrain bench: --device %s asked for, but no CUDA GPU is visible" % args.device, file=sys.stderr)
+        return 2
+    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+    print("mixtrain bench on %s (%s), %s%s" % (args.device, device_name(args.device), args.dtype,
+                                            ", quick" if args.quick else ""))
+
+    def progress(i, n, name):
+        print("  [%d/%d] %s" % (i + 1, n, name), file=sys.stderr, flush=True)
+
+    result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
+                       progress=progress)
+    print(bench.format_table(result))
+    if args.json:
+        result.update(device=device_name(args.device), device_kind=torch.device(args.device).type,
+                      date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      commit=git_commit(), dtype=args.dtype, build=build_info(), threads=torch.get_num_threads())
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print("wrote", args.json)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="mixtrain", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="how the library was built and which kernels are registered")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("bench", help="time the fused ops against the pure-PyTorch reference")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--quick", action="store_true", help="a few cases only (the demo)")
+    p.add_argument("--compiled-reference", action="store_true", help="also time torch.compile(reference)")
+    p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
+    p.set_defaults(func=cmd_bench)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
