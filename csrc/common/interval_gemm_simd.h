@@ -52,73 +52,148 @@ struct Simd {
   }
 };
 
-// One register block: rows [m, m+MB) against W rows n0 and n1 (n1 may equal n0
-// at an odd tail; then its results are simply not stored).
-template <typename T, int Bytes, int MB>
-static void interval_block(const IntervalGemm<T>& g, int64_t m, int64_t n0, int64_t n1, bool store_n1) {
+// One register block: rows [m, m+MB) against W rows [n, n+NB). Rows past
+// `valid` (an odd tail of W) are computed on row n again and not stored.
+template <typename T, int Bytes, int MB, int NB>
+static void interval_block(const IntervalGemm<T>& g, int64_t m, int64_t n, int valid) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::L;
   const int64_t K = g.K;
   const int64_t kv = K - K % L;
-  const T* w0 = g.w + n0 * K;
-  const T* w1 = g.w + n1 * K;
-  V ac0[MB], ac1[MB], ar0[MB], ar1[MB];
-  for (int i = 0; i < MB; ++i) ac0[i] = ac1[i] = ar0[i] = ar1[i] = V{};
+  const T* w[NB];
+  for (int j = 0; j < NB; ++j) w[j] = g.w + (n + (j < valid ? j : 0)) * K;
+  V ac[MB][NB], ar[MB][NB];
+  for (int i = 0; i < MB; ++i)
+    for (int j = 0; j < NB; ++j) ac[i][j] = ar[i][j] = V{};
   for (int64_t k = 0; k < kv; k += L) {
-    const V a = S::load(w0 + k), b = S::load(w1 + k);
-    const V aa = S::abs(a), ba = S::abs(b);
+    V wv[NB], wa[NB];
+    for (int j = 0; j < NB; ++j) {
+      wv[j] = S::load(w[j] + k);
+      wa[j] = S::abs(wv[j]);
+    }
     for (int i = 0; i < MB; ++i) {
       const V cv = S::load(g.c + (m + i) * g.lda + k);
       const V rv = S::load(g.r + (m + i) * g.lda + k);
-      ac0[i] += cv * a;
-      ac1[i] += cv * b;
-      ar0[i] += rv * aa;
-      ar1[i] += rv * ba;
+      for (int j = 0; j < NB; ++j) {
+        ac[i][j] += cv * wv[j];
+        ar[i][j] += rv * wa[j];
+      }
     }
   }
   for (int i = 0; i < MB; ++i) {
-    T sc0 = S::sum(ac0[i]), sc1 = S::sum(ac1[i]), sr0 = S::sum(ar0[i]), sr1 = S::sum(ar1[i]);
     const T* cr = g.c + (m + i) * g.lda;
     const T* rr = g.r + (m + i) * g.lda;
-    for (int64_t k = kv; k < K; ++k) {
-      const T a = w0[k], b = w1[k];
-      sc0 += cr[k] * a;
-      sc1 += cr[k] * b;
-      sr0 += rr[k] * (a < T(0) ? -a : a);
-      sr1 += rr[k] * (b < T(0) ? -b : b);
-    }
-    if (g.bias) {
-      sc0 += g.bias[n0];
-      sc1 += g.bias[n1];
-    }
     T* oc = g.out_c + (m + i) * g.ldo_m;
     T* orr = g.out_r + (m + i) * g.ldo_m;
-    oc[n0 * g.ldo_n] = sc0;
-    orr[n0 * g.ldo_n] = sr0;
-    if (store_n1) {
-      oc[n1 * g.ldo_n] = sc1;
-      orr[n1 * g.ldo_n] = sr1;
+    for (int j = 0; j < valid; ++j) {
+      T sc = S::sum(ac[i][j]), sr = S::sum(ar[i][j]);
+      for (int64_t k = kv; k < K; ++k) {
+        const T a = w[j][k];
+        sc += cr[k] * a;
+        sr += rr[k] * (a < T(0) ? -a : a);
+      }
+      if (g.bias) sc += g.bias[n + j];
+      oc[(n + j) * g.ldo_n] = sc;
+      orr[(n + j) * g.ldo_n] = sr;
     }
   }
 }
 
+template <typename T, int Bytes, int MB, int NB>
+static void interval_rows(const IntervalGemm<T>& g, int64_t n, int valid) {
+  int64_t m = 0;
+  for (; m + MB <= g.M; m += MB) interval_block<T, Bytes, MB, NB>(g, m, n, valid);
+  for (; m < g.M; ++m) interval_block<T, Bytes, 1, NB>(g, m, n, valid);
+}
+
+template <typename T, int Bytes, int MB, int NB>
+static void interval_cols_blocked(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end) {
+  for (int64_t n = n_begin; n < n_end; n += NB) {
+    const int valid = int(n_end - n < NB ? n_end - n : NB);
+    interval_rows<T, Bytes, MB, NB>(g, n, valid);
+  }
+}
+
+// Register-block sizes, chosen with benchmarks/bench_ops.py on the 2-core
+// AVX-512 development machine (16 rows x 2048 x 2048: 2x4 blocks 1.8-1.9x the
+// reference, 4x2 blocks 1.6x). 2x4 keeps 16 accumulators, which still fit the
+// 16 registers of AVX2. Override with -D for experiments.
+#ifndef MIXTRAIN_GEMM_FEW_NB
+#define MIXTRAIN_GEMM_FEW_NB 4
+#endif
+#ifndef MIXTRAIN_GEMM_MB
+#define MIXTRAIN_GEMM_MB 2
+#define MIXTRAIN_GEMM_NB 4
+#endif
+
 // All M rows against W rows [n_begin, n_end): the unit of parallel work.
+// Few rows: each row streams W with 4 weight rows in flight (8 independent
+// accumulator chains). More rows: an MB x NB block shares each loaded W vector
+// among MB rows and each loaded input vector among NB weight rows.
 template <typename T, int Bytes>
 void interval_gemm_cols(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end) {
-  constexpr int MB = 4;
-  for (int64_t n = n_begin; n < n_end; n += 2) {
-    const bool two = n + 1 < n_end;
-    const int64_t n1 = two ? n + 1 : n;
-    int64_t m = 0;
-    for (; m + MB <= g.M; m += MB) interval_block<T, Bytes, MB>(g, m, n, n1, two);
-    switch (g.M - m) {
-      case 3: interval_block<T, Bytes, 3>(g, m, n, n1, two); break;
-      case 2: interval_block<T, Bytes, 2>(g, m, n, n1, two); break;
-      case 1: interval_block<T, Bytes, 1>(g, m, n, n1, two); break;
-      default: break;
+  if (g.M < 4) interval_cols_blocked<T, Bytes, 1, MIXTRAIN_GEMM_FEW_NB>(g, n_begin, n_end);
+  else interval_cols_blocked<T, Bytes, MIXTRAIN_GEMM_MB, MIXTRAIN_GEMM_NB>(g, n_begin, n_end);
+}
+
+// ---- Convolution form (see IntervalConvTile): vectorized along output
+// positions, a 4 (channels) x 2-vector (positions) register block. Each weight
+// is broadcast once and its absolute value taken in a register for the radius
+// product; no horizontal sums. k is blocked by kConvKBlock so the packed input
+// tile of a k-block stays in L1 while every channel block reuses it.
+constexpr int64_t kConvKBlock = 128;
+
+template <typename T, int Bytes, int NB>
+static void conv_tile_block(const IntervalConvTile<T>& t, int64_t n, int64_t k0, int64_t k1) {
+  using S = Simd<T, Bytes>;
+  using V = typename S::V;
+  constexpr int L = S::L, LT = 2 * L;
+  V ac[NB][2], ar[NB][2];
+  for (int i = 0; i < NB; ++i)
+    for (int j = 0; j < 2; ++j) {
+      if (k0 == 0) {
+        ac[i][j] = V{} + (t.bias ? t.bias[n + i] : T(0));
+        ar[i][j] = V{};
+      } else {
+        ac[i][j] = S::load(t.out_c + (n + i) * LT + j * L);
+        ar[i][j] = S::load(t.out_r + (n + i) * LT + j * L);
+      }
+    }
+  for (int64_t k = k0; k < k1; ++k) {
+    const V c0 = S::load(t.xc + k * LT), c1 = S::load(t.xc + k * LT + L);
+    const V r0 = S::load(t.xr + k * LT), r1 = S::load(t.xr + k * LT + L);
+    for (int i = 0; i < NB; ++i) {
+      const V w = V{} + t.w[(n + i) * t.ldw + k];
+      const V a = S::abs(w);
+      ac[i][0] += w * c0;
+      ac[i][1] += w * c1;
+      ar[i][0] += a * r0;
+      ar[i][1] += a * r1;
     }
   }
+  for (int i = 0; i < NB; ++i)
+    for (int j = 0; j < 2; ++j) {
+      __builtin_memcpy(t.out_c + (n + i) * LT + j * L, &ac[i][j], sizeof(V));
+      __builtin_memcpy(t.out_r + (n + i) * LT + j * L, &ar[i][j], sizeof(V));
+    }
+}
+
+template <typename T, int Bytes>
+void interval_conv_tile(const IntervalConvTile<T>& t) {
+  int64_t k0 = 0;
+  do {
+    const int64_t k1 = t.K - k0 < kConvKBlock ? t.K : k0 + kConvKBlock;
+    int64_t n = 0;
+    for (; n + 4 <= t.N; n += 4) conv_tile_block<T, Bytes, 4>(t, n, k0, k1);
+    for (; n < t.N; ++n) conv_tile_block<T, Bytes, 1>(t, n, k0, k1);
+    k0 = k1;
+  } while (k0 < t.K);
+}
+
+template <typename T, int Bytes>
+constexpr int64_t conv_tile_width() {
+  return 2 * Simd<T, Bytes>::L;
 }
 
 }  // namespace MIXTRAIN_SIMD_NS

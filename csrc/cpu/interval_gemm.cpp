@@ -7,11 +7,20 @@ namespace mixtrain {
 
 void interval_gemm_cols_generic(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_generic(const IntervalGemm<double>&, int64_t, int64_t);
+void interval_conv_tile_generic(const IntervalConvTile<float>&);
+void interval_conv_tile_generic(const IntervalConvTile<double>&);
+int64_t interval_conv_tile_width_generic(bool);
 #if defined(__x86_64__) || defined(__i386__)
 void interval_gemm_cols_avx512(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_avx512(const IntervalGemm<double>&, int64_t, int64_t);
+void interval_conv_tile_avx512(const IntervalConvTile<float>&);
+void interval_conv_tile_avx512(const IntervalConvTile<double>&);
+int64_t interval_conv_tile_width_avx512(bool);
 void interval_gemm_cols_avx2(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_avx2(const IntervalGemm<double>&, int64_t, int64_t);
+void interval_conv_tile_avx2(const IntervalConvTile<float>&);
+void interval_conv_tile_avx2(const IntervalConvTile<double>&);
+int64_t interval_conv_tile_width_avx2(bool);
 #endif
 
 namespace {
@@ -53,10 +62,34 @@ void dispatch(const IntervalGemm<T>& g, int64_t n0, int64_t n1) {
     default: interval_gemm_cols_generic(g, n0, n1); return;
   }
 }
+
+template <typename T>
+void dispatch(const IntervalConvTile<T>& t) {
+  switch (level()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case Level::Avx512: interval_conv_tile_avx512(t); return;
+    case Level::Avx2: interval_conv_tile_avx2(t); return;
+#endif
+    default: interval_conv_tile_generic(t); return;
+  }
+}
 }  // namespace
 
 void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
+
+void interval_conv_tile(const IntervalConvTile<float>& t) { dispatch(t); }
+void interval_conv_tile(const IntervalConvTile<double>& t) { dispatch(t); }
+
+int64_t interval_conv_tile_width(bool is_double) {
+  switch (level()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case Level::Avx512: return interval_conv_tile_width_avx512(is_double);
+    case Level::Avx2: return interval_conv_tile_width_avx2(is_double);
+#endif
+    default: return interval_conv_tile_width_generic(is_double);
+  }
+}
 
 const char* interval_gemm_simd_level() {
   switch (level()) {

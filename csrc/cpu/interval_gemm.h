@@ -11,6 +11,12 @@ namespace mixtrain {
 void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1);
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1);
 
+// Convolution form: one packed tile of output positions, all channels.
+void interval_conv_tile(const IntervalConvTile<float>& t);
+void interval_conv_tile(const IntervalConvTile<double>& t);
+// Positions per tile for the variant in use (two SIMD vectors of T).
+int64_t interval_conv_tile_width(bool is_double);
+
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();
 

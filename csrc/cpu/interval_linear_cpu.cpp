@@ -10,9 +10,16 @@ namespace {
 
 // From this many rows on, the product is arithmetic-bound and the CPU BLAS
 // (two GEMMs, |W| materialized once, which is cheap next to M*K*N work) beats
-// the fused kernel. Measured with benchmarks/bench_interval_linear.py on the
-// 2-core development machine (AVX-512): see benchmarks/README.md.
-constexpr int64_t kBlasRows = 24;
+// the fused kernel. The crossover grows with W, because the reference's extra
+// passes over W (|W|, the second GEMM) cost more once W leaves the caches.
+// Measured on the 2-core AVX-512 development machine, fused/reference ratio at
+// the crossover ~1.0: K=N=512 (1 MiB) 28 rows; 1024 and 2048 (4-16 MiB) 48
+// rows; 4096 (64 MiB) between 64 (1.22x) and 128 (0.63x) rows.
+int64_t blas_from_rows(int64_t weight_bytes) {
+  if (weight_bytes <= (int64_t(2) << 20)) return 28;
+  if (weight_bytes <= (int64_t(32) << 20)) return 48;
+  return 80;
+}
 
 std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center, const at::Tensor& radius,
                                                        const at::Tensor& weight,
@@ -24,7 +31,7 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
   const at::Tensor r = radius.reshape({-1, K}).contiguous();
   const int64_t M = c.size(0);
 
-  if (M >= kBlasRows && K > 0) {
+  if (M >= blas_from_rows(weight.numel() * weight.element_size()) && K > 0) {
     const at::Tensor wt = weight.t();
     at::Tensor oc = bias.has_value() ? at::addmm(*bias, c, wt) : at::mm(c, wt);
     at::Tensor orad = at::mm(r, weight.abs().t());
@@ -40,11 +47,11 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
       IntervalGemm<scalar_t> g{c.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), K, w.data_ptr<scalar_t>(),
                                b.defined() ? b.data_ptr<scalar_t>() : nullptr, oc.data_ptr<scalar_t>(),
                                orad.data_ptr<scalar_t>(), N, 1, M, K, N};
-      // Work is split over pairs of W rows; each thread streams its own slab of W.
-      const int64_t pairs = (N + 1) / 2;
-      const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * K));
-      at::parallel_for(0, pairs, grain, [&](int64_t p0, int64_t p1) {
-        interval_gemm_cols(g, 2 * p0, std::min(2 * p1, N));
+      // Work is split over blocks of 4 W rows; each thread streams its own slab of W.
+      const int64_t blocks = (N + 3) / 4;
+      const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, M * K));
+      at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+        interval_gemm_cols(g, 4 * b0, std::min(4 * b1, N));
       });
     });
   }

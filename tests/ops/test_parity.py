@@ -59,7 +59,7 @@ def test_non_contiguous_inputs(op):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(1, 2048, 2048), (5, 300, 129), (16, 512, 512), (24, 33, 65), (50, 64, 31)])
+@pytest.mark.parametrize("shape", [(1, 2048, 2048), (5, 300, 129), (16, 512, 512), (24, 33, 65), (30, 64, 31), (50, 64, 31)])
 def test_interval_linear_sizes(shape, dtype):
     """Both sides of the fused/BLAS crossover, SIMD tails, one row."""
     M, K, N = shape
