@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <vector>
 
 namespace mixtrain {
@@ -50,9 +51,23 @@ void accumulate_generator_radius(const T* rows, int64_t row0, int64_t nrows, int
     }
 }
 
-// Rows per chunk so that a chunk of generator rows stays around 512 KiB.
+// Radius of a chunk of rows [r0, r0 + rc) of the flattened [B * R, width]
+// generators: each sample's part of the chunk goes to that sample's sums.
+template <typename T>
+void accumulate_flat_chunk(const T* chunk, int64_t r0, int64_t rc, int64_t R, int64_t width, int64_t input_rows,
+                           bool l2_input, T* l1, T* sq) {
+  for (int64_t r = r0; r < r0 + rc;) {
+    const int64_t b = r / R, row = r % R;
+    const int64_t take = std::min(R - row, r0 + rc - r);
+    accumulate_generator_radius(chunk + (r - r0) * width, row, take, width, input_rows, l2_input, l1 + b * width,
+                                l2_input ? sq + b * width : nullptr);
+    r += take;
+  }
+}
+
+// Rows per chunk so that a chunk of generator rows stays around 2 MiB.
 inline int64_t generator_chunk_rows(int64_t width, int64_t elem_size) {
-  const int64_t target = (int64_t(512) << 10) / (elem_size * (width > 0 ? width : 1));
+  const int64_t target = (int64_t(2) << 20) / (elem_size * (width > 0 ? width : 1));
   return target < 8 ? 8 : target;
 }
 

@@ -29,17 +29,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_conv2d_cpu(
   at::Tensor l1 = at::zeros({B, g.out_channels, g.out_h, g.out_w}, gens.options());
   at::Tensor sq = l2 ? at::zeros_like(l1) : at::Tensor();
   if (B * R * width > 0) {
+    const at::Tensor flat = gens.reshape({B * R, g.channels, g.height, g.width});
+    at::Tensor flat_out = out_gens.view({B * R, width});
     const int64_t chunk = generator_chunk_rows(width, gens.element_size());
     AT_DISPATCH_FLOATING_TYPES(gens.scalar_type(), "symbolic_conv2d_cpu", [&] {
-      for (int64_t b = 0; b < B; ++b) {
-        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
-          const int64_t rc = std::min(chunk, R - r0);
-          const at::Tensor made = at::conv2d(gens[b].narrow(0, r0, rc), weight, c10::nullopt, s, p, d, groups);
-          at::Tensor dst = out_gens[b].narrow(0, r0, rc);
-          dst.copy_(made);
-          accumulate_generator_radius(dst.data_ptr<scalar_t>(), r0, rc, width, input_rows, l2,
-                                      l1[b].data_ptr<scalar_t>(), l2 ? sq[b].data_ptr<scalar_t>() : nullptr);
-        }
+      for (int64_t r0 = 0; r0 < B * R; r0 += chunk) {
+        const int64_t rc = std::min(chunk, B * R - r0);
+        const at::Tensor made = at::conv2d(flat.narrow(0, r0, rc), weight, c10::nullopt, s, p, d, groups);
+        at::Tensor dst = flat_out.narrow(0, r0, rc);
+        dst.copy_(made.view({rc, width}));
+        accumulate_flat_chunk(dst.data_ptr<scalar_t>(), r0, rc, R, width, input_rows, l2, l1.data_ptr<scalar_t>(),
+                              l2 ? sq.data_ptr<scalar_t>() : nullptr);
       }
     });
   }

@@ -33,16 +33,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_linear_cpu(const at::Ten
   at::Tensor l1 = at::zeros({B, N}, gens.options());
   at::Tensor sq = l2 ? at::zeros({B, N}, gens.options()) : at::Tensor();
   if (B * R * N > 0) {
+    // Chunks run over the flattened B*R rows, so narrow layers still get
+    // large GEMMs; each chunk is reduced while it is in cache.
+    const at::Tensor flat = gens.reshape({B * R, gens.size(2)});
+    at::Tensor flat_out = out_gens.view({B * R, N});
     const int64_t chunk = generator_chunk_rows(N, gens.element_size());
     AT_DISPATCH_FLOATING_TYPES(gens.scalar_type(), "symbolic_linear_cpu", [&] {
-      for (int64_t b = 0; b < B; ++b) {
-        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
-          const int64_t rc = std::min(chunk, R - r0);
-          at::Tensor dst = out_gens[b].narrow(0, r0, rc);
-          at::mm_out(dst, gens[b].narrow(0, r0, rc), wt);
-          accumulate_generator_radius(dst.data_ptr<scalar_t>(), r0, rc, N, input_rows, l2,
-                                      l1[b].data_ptr<scalar_t>(), l2 ? sq[b].data_ptr<scalar_t>() : nullptr);
-        }
+      for (int64_t r0 = 0; r0 < B * R; r0 += chunk) {
+        const int64_t rc = std::min(chunk, B * R - r0);
+        at::Tensor dst = flat_out.narrow(0, r0, rc);
+        at::mm_out(dst, flat.narrow(0, r0, rc), wt);
+        accumulate_flat_chunk(dst.data_ptr<scalar_t>(), r0, rc, R, N, input_rows, l2, l1.data_ptr<scalar_t>(),
+                              l2 ? sq.data_ptr<scalar_t>() : nullptr);
       }
     });
   }

@@ -2,7 +2,7 @@
 import torch
 
 from . import reference
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 
 
 def crown_relu_backward(A, lower, upper, upper_bound=True):
@@ -14,7 +14,7 @@ def crown_relu_backward(A, lower, upper, upper_bound=True):
     reverse. Returns ``(A', bias [B, S])``.
     """
     if use_kernel("crown_relu_backward", A):
-        return tuple(torch.ops.mixtrain.crown_relu_backward(A, lower, upper, bool(upper_bound)))
+        return call_kernel("crown_relu_backward", A, lower, upper, bool(upper_bound))
     return reference.crown_relu_backward(A, lower, upper, bool(upper_bound))
 
 

@@ -3,7 +3,7 @@ import torch
 
 from . import reference
 from ._conv_args import conv_backward, conv_out_hw, pair
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 
 
 def interval_conv2d(center, radius, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -14,8 +14,8 @@ def interval_conv2d(center, radius, weight, bias=None, stride=1, padding=0, dila
     """
     stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     if use_kernel("interval_conv2d", center):
-        return tuple(torch.ops.mixtrain.interval_conv2d(center, radius, weight, bias, stride, padding, dilation,
-                                                        groups))
+        return call_kernel("interval_conv2d", center, radius, weight, bias, stride, padding, dilation,
+                                                        groups)
     return reference.interval_conv2d(center, radius, weight, bias, stride, padding, dilation, groups)
 
 

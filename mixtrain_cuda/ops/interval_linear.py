@@ -2,7 +2,7 @@
 import torch
 
 from . import reference
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 
 
 def interval_linear(center, radius, weight, bias=None):
@@ -13,7 +13,7 @@ def interval_linear(center, radius, weight, bias=None):
     serves linear-bound matrices). ``|W|`` is never materialized on the fused path.
     """
     if use_kernel("interval_linear", center):
-        return tuple(torch.ops.mixtrain.interval_linear(center, radius, weight, bias))
+        return call_kernel("interval_linear", center, radius, weight, bias)
     return reference.interval_linear(center, radius, weight, bias)
 
 

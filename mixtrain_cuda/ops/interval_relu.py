@@ -2,14 +2,14 @@
 import torch
 
 from . import reference
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 
 
 def interval_relu(center, radius):
     """IBP through a ReLU in center/radius form: the box [c - r, c + r] maps to
     [relu(c - r), relu(c + r)], returned again as (center, radius)."""
     if use_kernel("interval_relu", center):
-        return tuple(torch.ops.mixtrain.interval_relu(center, radius))
+        return call_kernel("interval_relu", center, radius)
     return reference.interval_relu(center, radius)
 
 

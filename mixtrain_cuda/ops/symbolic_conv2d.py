@@ -5,7 +5,7 @@ import torch
 
 from . import reference
 from ._conv_args import conv_backward, conv_out_hw, pair
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 from ._generators import radius_grad_on_gens
 
 
@@ -18,8 +18,8 @@ def symbolic_conv2d(center, gens, weight, bias=None, stride=1, padding=0, dilati
     input_rows = gens.shape[1] if input_rows is None else int(input_rows)
     input_norm = float(input_norm)
     if use_kernel("symbolic_conv2d", center):
-        return tuple(torch.ops.mixtrain.symbolic_conv2d(center, gens, weight, bias, stride, padding, dilation,
-                                                        groups, input_rows, input_norm))
+        return call_kernel("symbolic_conv2d", center, gens, weight, bias, stride, padding, dilation,
+                                                        groups, input_rows, input_norm)
     return reference.symbolic_conv2d(center, gens, weight, bias, stride, padding, dilation, groups, input_rows,
                                      input_norm)
 

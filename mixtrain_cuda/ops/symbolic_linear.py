@@ -5,7 +5,7 @@ import math
 import torch
 
 from . import reference
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 from ._generators import radius_grad_on_gens
 
 
@@ -22,7 +22,7 @@ def symbolic_linear(center, gens, weight, bias=None, input_rows=None, input_norm
     input_rows = gens.shape[1] if input_rows is None else int(input_rows)
     input_norm = float(input_norm)
     if use_kernel("symbolic_linear", center):
-        return tuple(torch.ops.mixtrain.symbolic_linear(center, gens, weight, bias, input_rows, input_norm))
+        return call_kernel("symbolic_linear", center, gens, weight, bias, input_rows, input_norm)
     return reference.symbolic_linear(center, gens, weight, bias, input_rows, input_norm)
 
 

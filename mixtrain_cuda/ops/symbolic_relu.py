@@ -4,7 +4,7 @@ import math
 import torch
 
 from . import reference
-from ._extension import LOADED, use_kernel
+from ._extension import LOADED, call_kernel, use_kernel
 
 
 def symbolic_relu(center, gens, radius):
@@ -22,7 +22,7 @@ def symbolic_relu(center, gens, radius):
     like center) is the new row of each unstable neuron and -1 elsewhere.
     """
     if use_kernel("symbolic_relu", center):
-        return tuple(torch.ops.mixtrain.symbolic_relu(center, gens, radius))
+        return call_kernel("symbolic_relu", center, gens, radius)
     return reference.symbolic_relu(center, gens, radius)
 
 

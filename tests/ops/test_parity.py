@@ -141,3 +141,20 @@ def test_cpu_simd_variants_agree(monkeypatch):
         assert out.returncode == 0, out.stderr
         seen.add(out.stdout.strip())
     assert "generic" in seen
+
+
+@pytest.mark.parametrize("input_norm", [float("inf"), 2.0])
+def test_symbolic_chunks_that_split_samples(input_norm):
+    """The CPU kernels reduce the radius chunk by chunk over the flattened
+    B*R rows (chunks of ~2 MiB); here chunk borders fall inside samples."""
+    B, R, K, N = 3, 300, 20, 1000  # 1000 floats a row: 524-row chunks
+    c, g, w = (torch.randn(B, K, dtype=torch.float64), torch.randn(B, R, K, dtype=torch.float64),
+               torch.randn(N, K, dtype=torch.float64))
+    for x, y in zip(mc.symbolic_linear(c, g, w, None, 100, input_norm),
+                    reference.symbolic_linear(c, g, w, None, 100, input_norm)):
+        torch.testing.assert_close(x, y)
+    c, g, w = (torch.randn(2, 2, 16, 16, dtype=torch.float64), torch.randn(2, 200, 2, 16, 16, dtype=torch.float64),
+               torch.randn(8, 2, 3, 3, dtype=torch.float64))  # 2048 floats a row: 128-row chunks (float64)
+    for x, y in zip(mc.symbolic_conv2d(c, g, w, None, padding=1, input_rows=150, input_norm=input_norm),
+                    reference.symbolic_conv2d(c, g, w, None, (1, 1), (1, 1), (1, 1), 1, 150, input_norm)):
+        torch.testing.assert_close(x, y)
