@@ -185,12 +185,24 @@ def run(device="cpu", dtype=torch.float32, quick=False, compiled_reference=False
     return dict(peaks=dict(bytes_per_s=peaks[0], flop_per_s=peaks[1]), rows=rows)
 
 
-def format_table(result):
-    lines = ["%-52s %10s %10s %8s %10s %8s" % ("case", "fused ms", "ref ms", "speedup", "floor ms", "of floor")]
+def format_table(result, markdown=False):
+    compiled = any("compiled_reference_s" in r for r in result["rows"])
+    head = ["case", "fused ms", "ref ms", "speedup"] + (["compiled ref ms"] if compiled else []) + [
+        "floor ms", "floor/fused"]
+    rows = []
     for r in result["rows"]:
-        lines.append("%-52s %10.3f %10.3f %7.2fx %10.3f %7.0f%%" % (
-            r["case"], r["fused_s"] * 1e3, r["reference_s"] * 1e3, r["speedup"], r["floor_s"] * 1e3,
-            100.0 * r["floor_s"] / r["fused_s"] if r["fused_s"] else math.nan))
+        row = [r["case"], "%.3f" % (r["fused_s"] * 1e3), "%.3f" % (r["reference_s"] * 1e3), "%.2fx" % r["speedup"]]
+        if compiled:
+            row.append("%.3f" % (r["compiled_reference_s"] * 1e3) if "compiled_reference_s" in r else "-")
+        row += ["%.3f" % (r["floor_s"] * 1e3), "%.0f%%" % (100.0 * r["floor_s"] / r["fused_s"])]
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    else:
+        widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+        fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w for i, w in enumerate(widths))
+        lines = [fmt % tuple(head)] + [fmt % tuple(row) for row in rows]
     p = result["peaks"]
     lines.append("floor = max(bytes / %.1f GB/s, flops / %.1f GFLOP/s), both measured here"
                  % (p["bytes_per_s"] / 1e9, p["flop_per_s"] / 1e9))

@@ -1,9 +1,8 @@
 #pragma once
 // The three ReLU relaxations, written once for host and device.
 // A neuron with pre-activation in [l, u] is
-//   dead     when u <= 0   (output 0),
-//   active   when l >= 0   (output = input),
-//   unstable when l < 0 < u.
+//   unstable when l < 0 < u,
+//   otherwise active when l >= 0 (output = input) and dead when not (output 0).
 #include "host_device.h"
 
 namespace mixtrain {
@@ -12,8 +11,8 @@ namespace mixtrain {
 template <typename T>
 MIXTRAIN_HD void interval_relu_point(T c, T r, T& c_out, T& r_out) {
   T l = c - r, u = c + r;
-  l = l > T(0) ? l : T(0);
-  u = u > T(0) ? u : T(0);
+  l = l < T(0) ? T(0) : l;  // written so that NaN passes through, as in clamp(min=0)
+  u = u < T(0) ? T(0) : u;
   c_out = (u + l) * T(0.5);
   r_out = (u - l) * T(0.5);
 }
@@ -26,8 +25,13 @@ MIXTRAIN_HD void interval_relu_point(T c, T r, T& c_out, T& r_out) {
 template <typename T>
 MIXTRAIN_HD bool symbolic_relax(T c, T rad, T& lam, T& mu) {
   const T l = c - rad, u = c + rad;
-  if (u <= T(0)) { lam = T(0); mu = T(0); return false; }
-  if (l >= T(0)) { lam = T(1); mu = T(0); return false; }
+  // The same case order as the reference: anything not strictly unstable is
+  // active iff l >= 0 (this also fixes l == u == 0, a negative radius and NaN).
+  if (!(l < T(0) && u > T(0))) {
+    lam = l >= T(0) ? T(1) : T(0);
+    mu = T(0);
+    return false;
+  }
   lam = u / (u - l);
   mu = -lam * l * T(0.5);
   return true;
@@ -37,8 +41,11 @@ MIXTRAIN_HD bool symbolic_relax(T c, T rad, T& lam, T& mu) {
 // lower bound y >= ls * z with ls = 1 if u >= -l else 0 (unstable neurons).
 template <typename T>
 MIXTRAIN_HD void crown_relax(T l, T u, T& us, T& ui, T& ls) {
-  if (u <= T(0)) { us = T(0); ui = T(0); ls = T(0); return; }
-  if (l >= T(0)) { us = T(1); ui = T(0); ls = T(1); return; }
+  if (!(l < T(0) && u > T(0))) {
+    us = ls = l >= T(0) ? T(1) : T(0);
+    ui = T(0);
+    return;
+  }
   us = u / (u - l);
   ui = -l * us;
   ls = (u >= -l) ? T(1) : T(0);

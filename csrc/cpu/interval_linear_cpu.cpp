@@ -27,9 +27,10 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
   check_interval_linear_args(center, radius, weight, bias);
   const int64_t N = weight.size(0), K = weight.size(1);
   const auto out_shape = linear_out_shape(center, N);
-  const at::Tensor c = center.reshape({-1, K}).contiguous();
-  const at::Tensor r = radius.reshape({-1, K}).contiguous();
-  const int64_t M = c.size(0);
+  // Explicit row count: reshape({-1, K}) is ambiguous when K == 0.
+  const int64_t M = c10::multiply_integers(center.sizes().slice(0, center.dim() - 1));
+  const at::Tensor c = center.reshape({M, K}).contiguous();
+  const at::Tensor r = radius.reshape({M, K}).contiguous();
 
   if (M >= blas_from_rows(weight.numel() * weight.element_size()) && K > 0) {
     const at::Tensor wt = weight.t();

@@ -84,9 +84,10 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cuda(const at::Tensor& center
   const c10::cuda::CUDAGuard guard(center.device());
   const int64_t N = weight.size(0), K = weight.size(1);
   const auto out_shape = linear_out_shape(center, N);
-  const at::Tensor c = center.reshape({-1, K}).contiguous();
-  const at::Tensor r = radius.reshape({-1, K}).contiguous();
-  const int64_t M = c.size(0);
+  // Explicit row count: reshape({-1, K}) is ambiguous when K == 0.
+  const int64_t M = c10::multiply_integers(center.sizes().slice(0, center.dim() - 1));
+  const at::Tensor c = center.reshape({M, K}).contiguous();
+  const at::Tensor r = radius.reshape({M, K}).contiguous();
   if (M >= kBlasRows || K == 0) {
     const at::Tensor wt = weight.t();
     at::Tensor oc = bias.has_value() ? at::addmm(*bias, c, wt) : at::mm(c, wt);

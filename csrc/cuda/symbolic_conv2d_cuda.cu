@@ -48,11 +48,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_conv2d_cuda(
 
   at::Tensor out_center = at::conv2d(center, weight, bias, stride, padding, dilation, groups).contiguous();
   const int64_t width = g.out_channels * g.out_h * g.out_w;
-  at::Tensor l1 = at::zeros({B, g.out_channels, g.out_h, g.out_w}, gens.options());
-  at::Tensor sq = l2 ? at::zeros_like(l1) : at::Tensor();
   if (B * R == 0) {
-    return {out_center, at::empty({B, R, g.out_channels, g.out_h, g.out_w}, gens.options()), l1};
+    return {out_center, at::empty({B, R, g.out_channels, g.out_h, g.out_w}, gens.options()),
+            at::zeros({B, g.out_channels, g.out_h, g.out_w}, gens.options())};
   }
+  // The radius kernel writes every element: no zero fill needed.
+  at::Tensor l1 = at::empty({B, g.out_channels, g.out_h, g.out_w}, gens.options());
+  at::Tensor sq = l2 ? at::empty_like(l1) : at::Tensor();
   at::Tensor out_gens =
       at::conv2d(gens.reshape({B * R, g.channels, g.height, g.width}), weight, c10::nullopt, stride, padding,
                  dilation, groups)

@@ -20,8 +20,10 @@ template <typename T>
 __global__ void symbolic_linear_gens_kernel(const T* __restrict__ G, const T* __restrict__ W, T* __restrict__ Y,
                                             T* __restrict__ l1, T* __restrict__ sq, int64_t R, int64_t K, int64_t N,
                                             int64_t input_rows, bool l2) {
-  __shared__ T As[TK][TM];
-  __shared__ T Ws[TK][TN];
+  // +1: the tile loads write along k, 64 words apart without the padding
+  // (a 16-way bank conflict).
+  __shared__ T As[TK][TM + 1];
+  __shared__ T Ws[TK][TN + 1];
   __shared__ T red_l1[16][TN];
   __shared__ T red_sq[16][TN];
   const int64_t b = blockIdx.z, row0 = int64_t(blockIdx.y) * TM, col0 = int64_t(blockIdx.x) * TN;
@@ -113,7 +115,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_linear_cuda(const at::Te
   check_bias(bias, weight, weight.size(0));
   const int64_t B = gens.size(0), R = gens.size(1), K = gens.size(2), N = weight.size(0);
   check_symbolic_norm(input_rows, input_norm, R);
-  TORCH_CHECK(B <= 65535, "symbolic_linear on CUDA takes at most 65535 samples per call (the engine chunks)");
+  TORCH_CHECK(B <= 65535 && (R + TM - 1) / TM <= 65535,
+              "symbolic_linear on CUDA takes at most 65535 samples and 4194240 generator rows per call "
+              "(the engine chunks)");
   const bool l2 = input_norm == 2.0;
   const c10::cuda::CUDAGuard guard(center.device());
 

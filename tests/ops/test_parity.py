@@ -158,3 +158,31 @@ def test_symbolic_chunks_that_split_samples(input_norm):
     for x, y in zip(mc.symbolic_conv2d(c, g, w, None, padding=1, input_rows=150, input_norm=input_norm),
                     reference.symbolic_conv2d(c, g, w, None, (1, 1), (1, 1), (1, 1), 1, 150, input_norm)):
         torch.testing.assert_close(x, y)
+
+
+def test_interval_linear_zero_in_features():
+    c = torch.randn(2, 3, 0)
+    w, b = torch.randn(4, 0), torch.randn(4)
+    oc, orad = mc.interval_linear(c, c, w, b)
+    assert oc.shape == (2, 3, 4)
+    torch.testing.assert_close(oc, b.expand(2, 3, 4))
+    assert torch.all(orad == 0)
+
+
+def test_relu_ops_match_reference_on_degenerate_boxes():
+    """Zero-width boxes at 0, negative radii (l > u) and NaN follow the
+    reference's case order exactly (unstable iff l < 0 < u, else active iff l >= 0)."""
+    nan = float("nan")
+    center = torch.tensor([[0.0, -1.0, 1.0, 0.5, nan, 0.0, -0.5]], dtype=torch.float64)
+    radius = torch.tensor([[0.0, -2.0, -0.5, 1.0, 1.0, 1.0, 0.5]], dtype=torch.float64)
+    for got, want in zip(mc.interval_relu(center, radius), reference.interval_relu(center, radius)):
+        torch.testing.assert_close(got, want, equal_nan=True)
+    gens = torch.randn(1, 2, 7, dtype=torch.float64)
+    for got, want in zip(mc.symbolic_relu(center, gens, radius), reference.symbolic_relu(center, gens, radius)):
+        torch.testing.assert_close(got, want, equal_nan=True)
+    A = torch.randn(1, 3, 7, dtype=torch.float64)
+    for upper_bound in (True, False):
+        got = mc.crown_relu_backward(A, center - radius, center + radius, upper_bound)
+        want = reference.crown_relu_backward(A, center - radius, center + radius, upper_bound)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, equal_nan=True)
