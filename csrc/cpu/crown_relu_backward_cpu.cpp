@@ -11,6 +11,37 @@
 namespace mixtrain {
 namespace {
 
+// One row of A, with explicit 16-byte vectors (the baseline of every x86-64
+// and arm64 CPU): GCC 12 turns the scalar form's selects into branches, which
+// mispredict on random signs and ran 6x slower than torch.compile's loop.
+template <typename T>
+T crown_row(const T* src, T* dst, const T* s_up, const T* i_up, const T* s_lo, int64_t N, bool upper_bound) {
+  typedef T V __attribute__((vector_size(16)));
+  constexpr int L = 16 / sizeof(T);
+  const int64_t nv = N - N % L;
+  V acc = V{};
+  for (int64_t n = 0; n < nv; n += L) {
+    V x, su, iu, sl;
+    __builtin_memcpy(&x, src + n, sizeof(V));
+    __builtin_memcpy(&su, s_up + n, sizeof(V));
+    __builtin_memcpy(&iu, i_up + n, sizeof(V));
+    __builtin_memcpy(&sl, s_lo + n, sizeof(V));
+    const auto take = upper_bound ? x > V{} : x < V{};
+    const V out = x * (take ? su : sl);
+    __builtin_memcpy(dst + n, &out, sizeof(V));
+    acc += take ? x * iu : V{};
+  }
+  T total = T(0);
+  for (int i = 0; i < L; ++i) total += acc[i];
+  for (int64_t n = nv; n < N; ++n) {
+    const T x = src[n];
+    const bool take_upper = upper_bound ? x > 0 : x < 0;
+    dst[n] = x * (take_upper ? s_up[n] : s_lo[n]);
+    total += take_upper ? x * i_up[n] : T(0);
+  }
+  return total;
+}
+
 std::tuple<at::Tensor, at::Tensor> crown_relu_backward_cpu(const at::Tensor& A, const at::Tensor& lower,
                                                            const at::Tensor& upper, bool upper_bound) {
   const auto dims = check_crown_relu_args(A, lower, upper);
@@ -34,15 +65,7 @@ std::tuple<at::Tensor, at::Tensor> crown_relu_backward_cpu(const at::Tensor& A, 
         const scalar_t* s_up = us.data() + b * N;
         const scalar_t* i_up = ui.data() + b * N;
         const scalar_t* s_lo = ls.data() + b * N;
-        scalar_t acc = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const scalar_t x = src[n];
-          // Upper bound: positive coefficients take the upper relaxation.
-          const bool take_upper = upper_bound ? x > 0 : x < 0;
-          dst[n] = x * (take_upper ? s_up[n] : s_lo[n]);
-          acc += take_upper ? x * i_up[n] : scalar_t(0);
-        }
-        bias.data_ptr<scalar_t>()[t] = acc;
+        bias.data_ptr<scalar_t>()[t] = crown_row(src, dst, s_up, i_up, s_lo, N, upper_bound);
       }
     });
   });
