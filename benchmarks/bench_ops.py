@@ -1,7 +1,7 @@
 """Fused ops against the pure-PyTorch reference and torch.compile(reference),
 at MixTrain's shapes (mixtrain_cuda/bench.py), on CPU and on CUDA when present.
 
-    .venv/bin/python -m pytest benchmarks/ [-k interval_linear] [--benchmark-json out.json]
+    .venv/bin/python -m pytest benchmarks/ [-k "interval_linear and rows=1_"] [--benchmark-json out.json]
 
 Each group is one case; compare the medians of its three rows. extra_info has
 the case's physical floor (bytes over measured bandwidth, flops over measured
@@ -14,7 +14,7 @@ from mixtrain_cuda import bench
 
 from .conftest import get_case, get_peaks
 
-N_CASES = len(bench.cases("cpu"))
+CASE_NAMES = [c.name.replace(" ", "_") for c in bench.cases("cpu", quick=False)]
 _compiled = {}
 
 
@@ -27,7 +27,7 @@ def _timed(fn, device):
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference", "compiled_reference"])
-@pytest.mark.parametrize("index", range(N_CASES))
+@pytest.mark.parametrize("index", range(len(CASE_NAMES)), ids=CASE_NAMES)
 def bench_op(benchmark, device, index, impl):
     case = get_case(device, index)
     if impl == "fused":

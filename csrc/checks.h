@@ -93,11 +93,56 @@ inline ConvGeometry check_conv_args(const at::Tensor& input, const char* input_n
   return g;
 }
 
+
+// interval_conv2d: center and radius [B, C, H, W] of one shape.
+inline ConvGeometry check_interval_conv_args(const at::Tensor& center, const at::Tensor& radius,
+                                             const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups) {
+  const ConvGeometry g = check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
+  check_same_device_dtype(center, radius, "center", "radius");
+  TORCH_CHECK(center.sizes() == radius.sizes(), "radius must have the shape of center ", center.sizes(), ", got ",
+              radius.sizes());
+  return g;
+}
+
 // Symbolic ops: the noise symbols of an input ball are summed with the dual
 // norm (L1 for an L-inf ball, L2 for an L2 ball); ReLU symbols always with L1.
 inline void check_symbolic_norm(int64_t input_rows, double input_norm, int64_t rows) {
   TORCH_CHECK(input_rows >= 0 && input_rows <= rows, "input_rows must be in [0, ", rows, "], got ", input_rows);
   TORCH_CHECK(std::isinf(input_norm) || input_norm == 2.0, "input_norm must be inf or 2, got ", input_norm);
+}
+
+// symbolic_linear: center [B, K], gens [B, R, K], weight [N, K].
+inline void check_symbolic_linear_args(const at::Tensor& center, const at::Tensor& gens, const at::Tensor& weight,
+                                       const c10::optional<at::Tensor>& bias, int64_t input_rows,
+                                       double input_norm) {
+  check_floating(center, "center");
+  check_same_device_dtype(center, gens, "center", "gens");
+  check_same_device_dtype(center, weight, "center", "weight");
+  TORCH_CHECK(center.dim() == 2, "center must be 2-D [batch, in_features], got ", center.dim(), "-D");
+  TORCH_CHECK(gens.dim() == 3 && gens.size(0) == center.size(0) && gens.size(2) == center.size(1),
+              "gens must be [batch, rows, in_features] = [", center.size(0), ", rows, ", center.size(1), "], got ",
+              gens.sizes());
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == center.size(1), "weight must be [out_features, ",
+              center.size(1), "], got ", weight.sizes());
+  check_bias(bias, weight, weight.size(0));
+  check_symbolic_norm(input_rows, input_norm, gens.size(1));
+}
+
+// symbolic_conv2d: center [B, C, H, W], gens [B, R, C, H, W].
+inline ConvGeometry check_symbolic_conv_args(const at::Tensor& center, const at::Tensor& gens,
+                                             const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups, int64_t input_rows,
+                                             double input_norm) {
+  const ConvGeometry g = check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
+  check_same_device_dtype(center, gens, "center", "gens");
+  TORCH_CHECK(gens.dim() == 5 && gens.size(0) == g.batch && gens.sizes().slice(2) == center.sizes().slice(1),
+              "gens must be [batch, rows, channels, height, width] matching center ", center.sizes(), ", got ",
+              gens.sizes());
+  check_symbolic_norm(input_rows, input_norm, gens.size(1));
+  return g;
 }
 
 inline void check_interval_relu_args(const at::Tensor& center, const at::Tensor& radius) {

@@ -1,4 +1,5 @@
 """mixtrain_cuda: fused C++/CUDA kernels and bounds for verifiably robust (MixTrain) training."""
+from . import ops
 from ._build_info import build_info
 from .ops import (
     crown_relu_backward,
@@ -12,13 +13,4 @@ from .ops import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "build_info",
-    "interval_linear",
-    "interval_conv2d",
-    "symbolic_linear",
-    "symbolic_conv2d",
-    "interval_relu",
-    "symbolic_relu",
-    "crown_relu_backward",
-]
+__all__ = ["build_info", *ops.__all__]

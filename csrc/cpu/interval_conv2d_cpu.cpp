@@ -40,10 +40,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
                                                        const c10::optional<at::Tensor>& bias,
                                                        at::IntArrayRef stride, at::IntArrayRef padding,
                                                        at::IntArrayRef dilation, int64_t groups) {
-  const ConvGeometry g = check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
-  check_same_device_dtype(center, radius, "center", "radius");
-  TORCH_CHECK(center.sizes() == radius.sizes(), "radius must have the shape of center ", center.sizes(),
-              ", got ", radius.sizes());
+  const ConvGeometry g = check_interval_conv_args(center, radius, weight, bias, stride, padding, dilation, groups);
   const int64_t L = g.out_h * g.out_w;
   const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
   const int64_t Og = g.out_channels / g.groups;

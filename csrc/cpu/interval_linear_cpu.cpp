@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include "checks.h"
+#include "interval_linear_rows.h"
 #include "cpu/interval_gemm.h"
 
 namespace mixtrain {
@@ -26,17 +27,11 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
                                                        const c10::optional<at::Tensor>& bias) {
   check_interval_linear_args(center, radius, weight, bias);
   const int64_t N = weight.size(0), K = weight.size(1);
-  const auto out_shape = linear_out_shape(center, N);
-  // Explicit row count: reshape({-1, K}) is ambiguous when K == 0.
-  const int64_t M = c10::multiply_integers(center.sizes().slice(0, center.dim() - 1));
-  const at::Tensor c = center.reshape({M, K}).contiguous();
-  const at::Tensor r = radius.reshape({M, K}).contiguous();
-
+  const LinearRows x = linear_rows(center, radius, weight);
+  const at::Tensor &c = x.c, &r = x.r;
+  const int64_t M = x.M;
   if (M >= blas_from_rows(weight.numel() * weight.element_size()) && K > 0) {
-    const at::Tensor wt = weight.t();
-    at::Tensor oc = bias.has_value() ? at::addmm(*bias, c, wt) : at::mm(c, wt);
-    at::Tensor orad = at::mm(r, weight.abs().t());
-    return {oc.view(out_shape), orad.view(out_shape)};
+    return interval_linear_blas(x, weight, bias);
   }
 
   const at::Tensor w = weight.contiguous();
@@ -56,7 +51,7 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
       });
     });
   }
-  return {oc.view(out_shape), orad.view(out_shape)};
+  return {oc.view(x.out_shape), orad.view(x.out_shape)};
 }
 
 }  // namespace

@@ -13,18 +13,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_linear_cpu(const at::Ten
                                                                    const at::Tensor& weight,
                                                                    const c10::optional<at::Tensor>& bias,
                                                                    int64_t input_rows, double input_norm) {
-  check_floating(center, "center");
-  check_same_device_dtype(center, gens, "center", "gens");
-  check_same_device_dtype(center, weight, "center", "weight");
-  TORCH_CHECK(center.dim() == 2, "center must be 2-D [batch, in_features], got ", center.dim(), "-D");
-  TORCH_CHECK(gens.dim() == 3 && gens.size(0) == center.size(0) && gens.size(2) == center.size(1),
-              "gens must be [batch, rows, in_features] = [", center.size(0), ", rows, ", center.size(1), "], got ",
-              gens.sizes());
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == center.size(1), "weight must be [out_features, ",
-              center.size(1), "], got ", weight.sizes());
-  check_bias(bias, weight, weight.size(0));
+  check_symbolic_linear_args(center, gens, weight, bias, input_rows, input_norm);
   const int64_t B = gens.size(0), R = gens.size(1), N = weight.size(0);
-  check_symbolic_norm(input_rows, input_norm, R);
   const bool l2 = input_norm == 2.0;
 
   const at::Tensor wt = weight.t();

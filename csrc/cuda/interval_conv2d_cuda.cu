@@ -16,10 +16,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cuda(const at::Tensor& center
                                                         const c10::optional<at::Tensor>& bias,
                                                         at::IntArrayRef stride, at::IntArrayRef padding,
                                                         at::IntArrayRef dilation, int64_t groups) {
-  check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
-  check_same_device_dtype(center, radius, "center", "radius");
-  TORCH_CHECK(center.sizes() == radius.sizes(), "radius must have the shape of center ", center.sizes(),
-              ", got ", radius.sizes());
+  check_interval_conv_args(center, radius, weight, bias, stride, padding, dilation, groups);
   const c10::cuda::CUDAGuard guard(center.device());
   at::Tensor oc = at::conv2d(center, weight, bias, stride, padding, dilation, groups);
   at::Tensor orad = at::conv2d(radius, weight.abs(), c10::nullopt, stride, padding, dilation, groups);

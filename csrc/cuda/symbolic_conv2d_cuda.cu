@@ -36,13 +36,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_conv2d_cuda(
     const at::Tensor& center, const at::Tensor& gens, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups, int64_t input_rows,
     double input_norm) {
-  const ConvGeometry g = check_conv_args(center, "center", weight, bias, stride, padding, dilation, groups);
-  check_same_device_dtype(center, gens, "center", "gens");
-  TORCH_CHECK(gens.dim() == 5 && gens.size(0) == g.batch && gens.sizes().slice(2) == center.sizes().slice(1),
-              "gens must be [batch, rows, channels, height, width] matching center ", center.sizes(), ", got ",
-              gens.sizes());
+  const ConvGeometry g = check_symbolic_conv_args(center, gens, weight, bias, stride, padding, dilation, groups,
+                                                   input_rows, input_norm);
   const int64_t B = g.batch, R = gens.size(1);
-  check_symbolic_norm(input_rows, input_norm, R);
   const bool l2 = input_norm == 2.0;
   const c10::cuda::CUDAGuard guard(center.device());
 

@@ -1,6 +1,7 @@
 """The fused ops. Each public function runs the compiled kernel (CPU or CUDA,
 picked by the dispatcher) and falls back, with a warning, to the pure-PyTorch
 reference in :mod:`mixtrain_cuda.ops.reference` when no kernel serves the input."""
+from ._extension import OP_NAMES
 from .crown_relu_backward import crown_relu_backward
 from .interval_conv2d import interval_conv2d
 from .interval_linear import interval_linear
@@ -9,12 +10,4 @@ from .symbolic_conv2d import symbolic_conv2d
 from .symbolic_linear import symbolic_linear
 from .symbolic_relu import symbolic_relu
 
-__all__ = [
-    "interval_linear",
-    "interval_conv2d",
-    "symbolic_linear",
-    "symbolic_conv2d",
-    "interval_relu",
-    "symbolic_relu",
-    "crown_relu_backward",
-]
+__all__ = list(OP_NAMES)
