@@ -22,22 +22,25 @@ struct IntervalGemm {
 
 namespace mixtrain {
 
-// The convolution form of the fused interval product, on one tile of output
-// positions (im2col'ed and packed by the caller):
-//   out_c[n, l] = bias[n] + sum_k W[n, k] * xc[k, l]
-//   out_r[n, l] =           sum_k |W[n, k]| * xr[k, l]      for l < tile width
-// xc, xr are [K, tile] and out_c, out_r [N, tile], contiguous; the tile width
-// is interval_conv_tile_width() (two SIMD vectors).
+// The convolution form of the fused interval product: a direct convolution of
+// one output row, output channels in SIMD lanes (no im2col).
+//   tile_c[ow, o] = bias[o] + sum_{c,i,j} wt[(c,i,j), o] * xc[c, oh*sh + i*dh, ow*sw + j*dw]
+//   tile_r[ow, o] =           sum_{c,i,j} wa[(c,i,j), o] * xr[c, oh*sh + i*dh, ow*sw + j*dw]
+// with wt = W^T and wa = |W|^T packed [K, op], op = out channels rounded up to
+// the SIMD width (zero columns), and x already zero-padded.
 template <typename T>
-struct IntervalConvTile {
-  const T* xc;
+struct IntervalDirectConv {
+  const T* xc;        // [channels, hp, wp] of one sample and group, padded
   const T* xr;
-  const T* w;       // [N, K], rows ldw apart
-  int64_t ldw;
-  const T* bias;    // [N] or nullptr
-  T* out_c;
-  T* out_r;
-  int64_t K, N;
+  int64_t channels, hp, wp;
+  const T* wt;        // [channels * kh * kw, op]
+  const T* wa;
+  const T* bias;      // [op] (zero-padded) or nullptr
+  int64_t op;
+  int64_t kh, kw, sh, sw, dh, dw;
+  int64_t out_w;
+  T* tile_c;          // [out_w, op]
+  T* tile_r;
 };
 
 }  // namespace mixtrain

@@ -14,6 +14,7 @@
 // It must stay free of torch and of inline library functions (ODR: the same
 // inline function compiled for AVX-512 must not leak into the generic path).
 #include <cstdint>
+#include <utility>  // integer_sequence: a type only, no inline code
 
 #include "interval_gemm_args.h"
 
@@ -44,6 +45,14 @@ struct Simd {
     using B = typename Bits<T>::type;
     const I magnitude = I{} + (~B(0) >> 1);  // every bit but the sign bit
     return (V)((I)v & magnitude);
+  }
+  // A broadcast straight from memory (one load uop). Not `V{} + x`: without
+  // -ffast-math GCC must add the zero (-0.0 + 0.0 is not -0.0), so it loads a
+  // scalar, adds, and shuffles it across the register on the FMA port.
+  static V broadcast(const T* p) { return splat(*p, std::make_integer_sequence<int, L>{}); }
+  template <int... I>
+  static V splat(T x, std::integer_sequence<int, I...>) {
+    return V{((void)I, x)...};
   }
   static T sum(V v) {
     T s = T(0);
@@ -137,63 +146,83 @@ void interval_gemm_cols(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end
   else interval_cols_blocked<T, Bytes, MIXTRAIN_GEMM_MB, MIXTRAIN_GEMM_NB>(g, n_begin, n_end);
 }
 
-// ---- Convolution form (see IntervalConvTile): vectorized along output
-// positions, a 4 (channels) x 2-vector (positions) register block. Each weight
-// is broadcast once and its absolute value taken in a register for the radius
-// product; no horizontal sums. k is blocked by kConvKBlock so the packed input
-// tile of a k-block stays in L1 while every channel block reuses it.
-constexpr int64_t kConvKBlock = 128;
-
-template <typename T, int Bytes, int NB>
-static void conv_tile_block(const IntervalConvTile<T>& t, int64_t n, int64_t k0, int64_t k1) {
+// ---- Convolution form (see IntervalDirectConv): output channels in lanes,
+// a block of P positions x OV vectors of channels. Per kernel tap, OV weight
+// and OV |weight| vectors are loaded once and reused by P positions; each
+// input value is broadcast once. No im2col: every input is read in place.
+template <typename T, int Bytes, int P, int OV>
+static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0, int64_t ob) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
-  constexpr int L = S::L, LT = 2 * L;
-  V ac[NB][2], ar[NB][2];
-  for (int i = 0; i < NB; ++i)
-    for (int j = 0; j < 2; ++j) {
-      if (k0 == 0) {
-        ac[i][j] = V{} + (t.bias ? t.bias[n + i] : T(0));
-        ar[i][j] = V{};
-      } else {
-        ac[i][j] = S::load(t.out_c + (n + i) * LT + j * L);
-        ar[i][j] = S::load(t.out_r + (n + i) * LT + j * L);
-      }
-    }
-  for (int64_t k = k0; k < k1; ++k) {
-    const V c0 = S::load(t.xc + k * LT), c1 = S::load(t.xc + k * LT + L);
-    const V r0 = S::load(t.xr + k * LT), r1 = S::load(t.xr + k * LT + L);
-    for (int i = 0; i < NB; ++i) {
-      const V w = V{} + t.w[(n + i) * t.ldw + k];
-      const V a = S::abs(w);
-      ac[i][0] += w * c0;
-      ac[i][1] += w * c1;
-      ar[i][0] += a * r0;
-      ar[i][1] += a * r1;
+  constexpr int L = S::L;
+  V ac[P][OV], ar[P][OV];
+  for (int v = 0; v < OV; ++v) {
+    const V b = d.bias ? S::load(d.bias + ob + v * L) : V{};  // bias is [op], vector-padded
+    for (int q = 0; q < P; ++q) {
+      ac[q][v] = b;
+      ar[q][v] = V{};
     }
   }
-  for (int i = 0; i < NB; ++i)
-    for (int j = 0; j < 2; ++j) {
-      __builtin_memcpy(t.out_c + (n + i) * LT + j * L, &ac[i][j], sizeof(V));
-      __builtin_memcpy(t.out_r + (n + i) * LT + j * L, &ar[i][j], sizeof(V));
+  const int64_t plane = d.hp * d.wp;
+  for (int64_t c = 0; c < d.channels; ++c) {
+    for (int64_t i = 0; i < d.kh; ++i) {
+      const int64_t row = (oh * d.sh + i * d.dh) * d.wp;
+      const T* xc = d.xc + c * plane + row + ow0 * d.sw;
+      const T* xr = d.xr + c * plane + row + ow0 * d.sw;
+      const T* w = d.wt + ((c * d.kh + i) * d.kw) * d.op + ob;
+      const T* a = d.wa + ((c * d.kh + i) * d.kw) * d.op + ob;
+      for (int64_t j = 0; j < d.kw; ++j) {
+        V wv[OV], av[OV];
+        for (int v = 0; v < OV; ++v) {
+          wv[v] = S::load(w + j * d.op + v * L);
+          av[v] = S::load(a + j * d.op + v * L);
+        }
+        const int64_t col = j * d.dw;
+        for (int q = 0; q < P; ++q) {
+          const V xcv = S::broadcast(xc + col + q * d.sw);
+          const V xrv = S::broadcast(xr + col + q * d.sw);
+          for (int v = 0; v < OV; ++v) {
+            ac[q][v] += xcv * wv[v];
+            ar[q][v] += xrv * av[v];
+          }
+        }
+      }
+    }
+  }
+  for (int q = 0; q < P; ++q)
+    for (int v = 0; v < OV; ++v) {
+      __builtin_memcpy(d.tile_c + (ow0 + q) * d.op + ob + v * L, &ac[q][v], sizeof(V));
+      __builtin_memcpy(d.tile_r + (ow0 + q) * d.op + ob + v * L, &ar[q][v], sizeof(V));
     }
 }
 
+template <typename T, int Bytes, int P, int OV>
+static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob) {
+  int64_t ow = 0;
+  for (; ow + P <= d.out_w; ow += P) direct_block<T, Bytes, P, OV>(d, oh, ow, ob);
+  for (; ow < d.out_w; ++ow) direct_block<T, Bytes, 1, OV>(d, oh, ow, ob);
+}
+
+// Positions per register block for 2-vector and 1-vector channel blocks:
+// 4 x 2 x 2 (center, radius) = 16 accumulators fit AVX2's 16 registers; the
+// AVX-512 variant (32 registers) defines larger blocks before including this.
+#ifndef MIXTRAIN_DIRECT_P2
+#define MIXTRAIN_DIRECT_P2 4
+#define MIXTRAIN_DIRECT_P1 8
+#endif
+
+// One output row `oh`, every position and channel, into tile_c / tile_r.
 template <typename T, int Bytes>
-void interval_conv_tile(const IntervalConvTile<T>& t) {
-  int64_t k0 = 0;
-  do {
-    const int64_t k1 = t.K - k0 < kConvKBlock ? t.K : k0 + kConvKBlock;
-    int64_t n = 0;
-    for (; n + 4 <= t.N; n += 4) conv_tile_block<T, Bytes, 4>(t, n, k0, k1);
-    for (; n < t.N; ++n) conv_tile_block<T, Bytes, 1>(t, n, k0, k1);
-    k0 = k1;
-  } while (k0 < t.K);
+void interval_direct_conv_row(const IntervalDirectConv<T>& d, int64_t oh) {
+  constexpr int L = Simd<T, Bytes>::L;
+  int64_t ob = 0;
+  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, oh, ob);
+  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, oh, ob);
 }
 
 template <typename T, int Bytes>
-constexpr int64_t conv_tile_width() {
-  return 2 * Simd<T, Bytes>::L;
+constexpr int64_t simd_lanes() {
+  return Simd<T, Bytes>::L;
 }
 
 }  // namespace MIXTRAIN_SIMD_NS

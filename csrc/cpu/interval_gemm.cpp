@@ -7,20 +7,20 @@ namespace mixtrain {
 
 void interval_gemm_cols_generic(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_generic(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_conv_tile_generic(const IntervalConvTile<float>&);
-void interval_conv_tile_generic(const IntervalConvTile<double>&);
-int64_t interval_conv_tile_width_generic(bool);
+void interval_direct_conv_row_generic(const IntervalDirectConv<float>&, int64_t);
+void interval_direct_conv_row_generic(const IntervalDirectConv<double>&, int64_t);
+int64_t simd_lanes_generic(bool);
 #if defined(__x86_64__) || defined(__i386__)
 void interval_gemm_cols_avx512(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_avx512(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_conv_tile_avx512(const IntervalConvTile<float>&);
-void interval_conv_tile_avx512(const IntervalConvTile<double>&);
-int64_t interval_conv_tile_width_avx512(bool);
+void interval_direct_conv_row_avx512(const IntervalDirectConv<float>&, int64_t);
+void interval_direct_conv_row_avx512(const IntervalDirectConv<double>&, int64_t);
+int64_t simd_lanes_avx512(bool);
 void interval_gemm_cols_avx2(const IntervalGemm<float>&, int64_t, int64_t);
 void interval_gemm_cols_avx2(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_conv_tile_avx2(const IntervalConvTile<float>&);
-void interval_conv_tile_avx2(const IntervalConvTile<double>&);
-int64_t interval_conv_tile_width_avx2(bool);
+void interval_direct_conv_row_avx2(const IntervalDirectConv<float>&, int64_t);
+void interval_direct_conv_row_avx2(const IntervalDirectConv<double>&, int64_t);
+int64_t simd_lanes_avx2(bool);
 #endif
 
 namespace {
@@ -64,13 +64,13 @@ void dispatch(const IntervalGemm<T>& g, int64_t n0, int64_t n1) {
 }
 
 template <typename T>
-void dispatch(const IntervalConvTile<T>& t) {
+void dispatch(const IntervalDirectConv<T>& d, int64_t oh) {
   switch (level()) {
 #if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: interval_conv_tile_avx512(t); return;
-    case Level::Avx2: interval_conv_tile_avx2(t); return;
+    case Level::Avx512: interval_direct_conv_row_avx512(d, oh); return;
+    case Level::Avx2: interval_direct_conv_row_avx2(d, oh); return;
 #endif
-    default: interval_conv_tile_generic(t); return;
+    default: interval_direct_conv_row_generic(d, oh); return;
   }
 }
 }  // namespace
@@ -78,16 +78,16 @@ void dispatch(const IntervalConvTile<T>& t) {
 void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
 
-void interval_conv_tile(const IntervalConvTile<float>& t) { dispatch(t); }
-void interval_conv_tile(const IntervalConvTile<double>& t) { dispatch(t); }
+void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh) { dispatch(d, oh); }
+void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh) { dispatch(d, oh); }
 
-int64_t interval_conv_tile_width(bool is_double) {
+int64_t interval_simd_lanes(bool is_double) {
   switch (level()) {
 #if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: return interval_conv_tile_width_avx512(is_double);
-    case Level::Avx2: return interval_conv_tile_width_avx2(is_double);
+    case Level::Avx512: return simd_lanes_avx512(is_double);
+    case Level::Avx2: return simd_lanes_avx2(is_double);
 #endif
-    default: return interval_conv_tile_width_generic(is_double);
+    default: return simd_lanes_generic(is_double);
   }
 }
 

@@ -11,11 +11,11 @@ namespace mixtrain {
 void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1);
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1);
 
-// Convolution form: one packed tile of output positions, all channels.
-void interval_conv_tile(const IntervalConvTile<float>& t);
-void interval_conv_tile(const IntervalConvTile<double>& t);
-// Positions per tile for the variant in use (two SIMD vectors of T).
-int64_t interval_conv_tile_width(bool is_double);
+// Convolution form: one output row of a direct convolution.
+void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh);
+void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh);
+// SIMD lanes of T in the variant in use (the channel padding of the packed weight).
+int64_t interval_simd_lanes(bool is_double);
 
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();

@@ -14,10 +14,14 @@ void interval_gemm_cols_avx2(const IntervalGemm<float>& g, int64_t n0, int64_t n
 void interval_gemm_cols_avx2(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
   simd_avx2::interval_gemm_cols<double, 32>(g, n0, n1);
 }
-void interval_conv_tile_avx2(const IntervalConvTile<float>& t) { simd_avx2::interval_conv_tile<float, 32>(t); }
-void interval_conv_tile_avx2(const IntervalConvTile<double>& t) { simd_avx2::interval_conv_tile<double, 32>(t); }
-int64_t interval_conv_tile_width_avx2(bool is_double) {
-  return is_double ? simd_avx2::conv_tile_width<double, 32>() : simd_avx2::conv_tile_width<float, 32>();
+void interval_direct_conv_row_avx2(const IntervalDirectConv<float>& d, int64_t oh) {
+  simd_avx2::interval_direct_conv_row<float, 32>(d, oh);
+}
+void interval_direct_conv_row_avx2(const IntervalDirectConv<double>& d, int64_t oh) {
+  simd_avx2::interval_direct_conv_row<double, 32>(d, oh);
+}
+int64_t simd_lanes_avx2(bool is_double) {
+  return is_double ? simd_avx2::simd_lanes<double, 32>() : simd_avx2::simd_lanes<float, 32>();
 }
 }  // namespace mixtrain
 #endif

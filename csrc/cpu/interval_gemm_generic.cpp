@@ -14,10 +14,14 @@ void interval_gemm_cols_generic(const IntervalGemm<float>& g, int64_t n0, int64_
 void interval_gemm_cols_generic(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
   simd_generic::interval_gemm_cols<double, 16>(g, n0, n1);
 }
-void interval_conv_tile_generic(const IntervalConvTile<float>& t) { simd_generic::interval_conv_tile<float, 16>(t); }
-void interval_conv_tile_generic(const IntervalConvTile<double>& t) { simd_generic::interval_conv_tile<double, 16>(t); }
-int64_t interval_conv_tile_width_generic(bool is_double) {
-  return is_double ? simd_generic::conv_tile_width<double, 16>() : simd_generic::conv_tile_width<float, 16>();
+void interval_direct_conv_row_generic(const IntervalDirectConv<float>& d, int64_t oh) {
+  simd_generic::interval_direct_conv_row<float, 16>(d, oh);
+}
+void interval_direct_conv_row_generic(const IntervalDirectConv<double>& d, int64_t oh) {
+  simd_generic::interval_direct_conv_row<double, 16>(d, oh);
+}
+int64_t simd_lanes_generic(bool is_double) {
+  return is_double ? simd_generic::simd_lanes<double, 16>() : simd_generic::simd_lanes<float, 16>();
 }
 }  // namespace mixtrain
 #endif
