@@ -55,10 +55,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   // Zero padding is applied once up front, so the kernel reads every input in
   // place without bounds checks.
   const bool padded = g.padding[0] > 0 || g.padding[1] > 0;
-  const at::Tensor c = padded ? at::constant_pad_nd(center, {g.padding[1], g.padding[1], g.padding[0], g.padding[0]})
-                              : center.contiguous();
-  const at::Tensor r = padded ? at::constant_pad_nd(radius, {g.padding[1], g.padding[1], g.padding[0], g.padding[0]})
-                              : radius.contiguous();
+  const std::vector<int64_t> pad{g.padding[1], g.padding[1], g.padding[0], g.padding[0]};
+  // contiguous(): padding keeps a channels-last input channels-last.
+  const at::Tensor c = (padded ? at::constant_pad_nd(center, pad) : center).contiguous();
+  const at::Tensor r = (padded ? at::constant_pad_nd(radius, pad) : radius).contiguous();
   const int64_t hp = c.size(2), wp = c.size(3), cin_g = g.channels / g.groups;
 
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_conv2d_cpu", [&] {

@@ -186,3 +186,12 @@ def test_relu_ops_match_reference_on_degenerate_boxes():
         want = reference.crown_relu_backward(A, center - radius, center + radius, upper_bound)
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w, equal_nan=True)
+
+
+def test_interval_conv2d_channels_last_input():
+    c = torch.randn(2, 3, 9, 9, dtype=torch.float64).to(memory_format=torch.channels_last)
+    r = torch.rand(2, 3, 9, 9, dtype=torch.float64).to(memory_format=torch.channels_last)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    for got, want in zip(mc.interval_conv2d(c, r, w, None, padding=1),
+                         reference.interval_conv2d(c, r, w, None, (1, 1), (1, 1), (1, 1), 1)):
+        torch.testing.assert_close(got, want)
