@@ -196,11 +196,12 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0
     }
 }
 
+// Blocks of P positions, then the rest in blocks of P/2, P/4, ..., 1 (a lone
+// position loads as many weights as a full block for a fraction of the work).
 template <typename T, int Bytes, int P, int OV>
-static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob) {
-  int64_t ow = 0;
+static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob, int64_t ow = 0) {
   for (; ow + P <= d.out_w; ow += P) direct_block<T, Bytes, P, OV>(d, oh, ow, ob);
-  for (; ow < d.out_w; ++ow) direct_block<T, Bytes, 1, OV>(d, oh, ow, ob);
+  if constexpr (P > 1) direct_positions<T, Bytes, P / 2, OV>(d, oh, ob, ow);
 }
 
 // Positions per register block for 2-vector and 1-vector channel blocks:
