@@ -221,6 +221,69 @@ void interval_direct_conv_row(const IntervalDirectConv<T>& d, int64_t oh) {
   for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, oh, ob);
 }
 
+// ---- CROWN's ReLU step on one row of A (see cpu/crown_relu_backward_cpu.cpp):
+// A' = A * (take_upper ? s_up : s_lo), returns sum(take_upper ? A * i_up : 0),
+// take_upper = A > 0 for an upper bound, A < 0 for a lower one. Explicit
+// vectors: GCC 12 turns the scalar form's selects into mispredicting branches.
+template <typename T, int Bytes>
+T crown_row(const T* src, T* dst, const T* s_up, const T* i_up, const T* s_lo, int64_t N, bool upper_bound) {
+  using S = Simd<T, Bytes>;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const int64_t nv = N - N % L;
+  V acc = V{};
+  for (int64_t n = 0; n < nv; n += L) {
+    const V x = S::load(src + n);
+    const auto take = upper_bound ? x > V{} : x < V{};
+    const V out = x * (take ? S::load(s_up + n) : S::load(s_lo + n));
+    __builtin_memcpy(dst + n, &out, sizeof(V));
+    acc += take ? x * S::load(i_up + n) : V{};
+  }
+  T total = S::sum(acc);
+  for (int64_t n = nv; n < N; ++n) {
+    const T x = src[n];
+    const bool take_upper = upper_bound ? x > 0 : x < 0;
+    dst[n] = x * (take_upper ? s_up[n] : s_lo[n]);
+    total += take_upper ? x * i_up[n] : T(0);
+  }
+  return total;
+}
+
+// The CROWN relaxation of n neurons at once, in vectors: upper slope, upper
+// intercept, lower slope -- the same formulas as relu_relax.h's crown_relax
+// (tests compare both with the reference).
+template <typename T, int Bytes>
+void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
+  using S = Simd<T, Bytes>;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const V zero = V{}, one = V{} + T(1);
+  const int64_t nv = n - n % L;
+  for (int64_t i = 0; i < nv; i += L) {
+    const V l = S::load(lo + i), u = S::load(up + i);
+    const auto unstable = (l < zero) & (u > zero);
+    const V stable = l >= zero ? one : zero;
+    const V chord = u / (unstable ? u - l : one);
+    const V a = unstable ? chord : stable, b = unstable ? -l * chord : zero;
+    const V c = unstable ? (u >= -l ? one : zero) : stable;
+    __builtin_memcpy(us + i, &a, sizeof(V));
+    __builtin_memcpy(ui + i, &b, sizeof(V));
+    __builtin_memcpy(ls + i, &c, sizeof(V));
+  }
+  // The tail in scalars. Not a call to relu_relax.h's crown_relax: an inline
+  // function compiled here under the AVX-512 target could be the copy the
+  // linker keeps for every other caller (the ODR rule at the top of the file).
+  for (int64_t i = nv; i < n; ++i) {
+    const T l = lo[i], u = up[i];
+    const bool unstable = l < T(0) && u > T(0);
+    const T stable = l >= T(0) ? T(1) : T(0);
+    const T chord = u / (unstable ? u - l : T(1));
+    us[i] = unstable ? chord : stable;
+    ui[i] = unstable ? -l * chord : T(0);
+    ls[i] = unstable ? (u >= -l ? T(1) : T(0)) : stable;
+  }
+}
+
 template <typename T, int Bytes>
 constexpr int64_t simd_lanes() {
   return Simd<T, Bytes>::L;

@@ -17,6 +17,16 @@ void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh);
 // SIMD lanes of T in the variant in use (the channel padding of the packed weight).
 int64_t interval_simd_lanes(bool is_double);
 
+// CROWN's ReLU step on one row of A; returns the row's intercept sum.
+float crown_row(const float* a, float* out, const float* s_up, const float* i_up, const float* s_lo, int64_t n,
+                bool upper_bound);
+double crown_row(const double* a, double* out, const double* s_up, const double* i_up, const double* s_lo,
+                 int64_t n, bool upper_bound);
+
+// The CROWN relaxation of n neurons: upper slope, upper intercept, lower slope.
+void crown_relax_row(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n);
+void crown_relax_row(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n);
+
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();
 

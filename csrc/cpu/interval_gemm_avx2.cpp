@@ -23,5 +23,18 @@ void interval_direct_conv_row_avx2(const IntervalDirectConv<double>& d, int64_t 
 int64_t simd_lanes_avx2(bool is_double) {
   return is_double ? simd_avx2::simd_lanes<double, 32>() : simd_avx2::simd_lanes<float, 32>();
 }
+float crown_row_avx2(const float* a, float* o, const float* su, const float* iu, const float* sl, int64_t n, bool ub) {
+  return simd_avx2::crown_row<float, 32>(a, o, su, iu, sl, n, ub);
+}
+double crown_row_avx2(const double* a, double* o, const double* su, const double* iu, const double* sl, int64_t n,
+                    bool ub) {
+  return simd_avx2::crown_row<double, 32>(a, o, su, iu, sl, n, ub);
+}
+void crown_relax_row_avx2(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n) {
+  simd_avx2::crown_relax_row<float, 32>(l, u, us, ui, ls, n);
+}
+void crown_relax_row_avx2(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n) {
+  simd_avx2::crown_relax_row<double, 32>(l, u, us, ui, ls, n);
+}
 }  // namespace mixtrain
 #endif

@@ -27,5 +27,18 @@ void interval_direct_conv_row_avx512(const IntervalDirectConv<double>& d, int64_
 int64_t simd_lanes_avx512(bool is_double) {
   return is_double ? simd_avx512::simd_lanes<double, 64>() : simd_avx512::simd_lanes<float, 64>();
 }
+float crown_row_avx512(const float* a, float* o, const float* su, const float* iu, const float* sl, int64_t n, bool ub) {
+  return simd_avx512::crown_row<float, 64>(a, o, su, iu, sl, n, ub);
+}
+double crown_row_avx512(const double* a, double* o, const double* su, const double* iu, const double* sl, int64_t n,
+                    bool ub) {
+  return simd_avx512::crown_row<double, 64>(a, o, su, iu, sl, n, ub);
+}
+void crown_relax_row_avx512(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n) {
+  simd_avx512::crown_relax_row<float, 64>(l, u, us, ui, ls, n);
+}
+void crown_relax_row_avx512(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n) {
+  simd_avx512::crown_relax_row<double, 64>(l, u, us, ui, ls, n);
+}
 }  // namespace mixtrain
 #endif

@@ -23,5 +23,18 @@ void interval_direct_conv_row_generic(const IntervalDirectConv<double>& d, int64
 int64_t simd_lanes_generic(bool is_double) {
   return is_double ? simd_generic::simd_lanes<double, 16>() : simd_generic::simd_lanes<float, 16>();
 }
+float crown_row_generic(const float* a, float* o, const float* su, const float* iu, const float* sl, int64_t n, bool ub) {
+  return simd_generic::crown_row<float, 16>(a, o, su, iu, sl, n, ub);
+}
+double crown_row_generic(const double* a, double* o, const double* su, const double* iu, const double* sl, int64_t n,
+                    bool ub) {
+  return simd_generic::crown_row<double, 16>(a, o, su, iu, sl, n, ub);
+}
+void crown_relax_row_generic(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n) {
+  simd_generic::crown_relax_row<float, 16>(l, u, us, ui, ls, n);
+}
+void crown_relax_row_generic(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n) {
+  simd_generic::crown_relax_row<double, 16>(l, u, us, ui, ls, n);
+}
 }  // namespace mixtrain
 #endif
