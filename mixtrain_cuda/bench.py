@@ -7,7 +7,6 @@ peak measured on the spot (a large copy, a large GEMM), so the number means
 something on any machine.
 """
 import dataclasses
-import math
 import statistics
 import time
 

@@ -43,4 +43,15 @@ struct IntervalDirectConv {
   T* tile_r;
 };
 
+// The CPU kernels of one instruction set (interval_gemm_simd.h defines one
+// table per variant; cpu/interval_gemm.cpp picks one at run time).
+template <typename T>
+struct SimdKernels {
+  void (*gemm_cols)(const IntervalGemm<T>&, int64_t n0, int64_t n1);
+  void (*direct_conv_row)(const IntervalDirectConv<T>&, int64_t oh);
+  T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);
+  void (*crown_relax_row)(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n);
+  int64_t lanes;
+};
+
 }  // namespace mixtrain

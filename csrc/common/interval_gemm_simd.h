@@ -9,8 +9,9 @@
 // block, so every loaded W vector feeds 2*MB fused multiply-adds.
 //
 // This header is included by csrc/cpu/interval_gemm_{avx512,avx2,generic}.cpp,
-// each under its own `#pragma GCC target` and with its own MIXTRAIN_SIMD_NS, so
-// the same code is compiled once per instruction set and picked at run time.
+// each under its own `#pragma GCC target` and with its own MIXTRAIN_SIMD_NS and
+// MIXTRAIN_SIMD_BYTES, so the same code is compiled once per instruction set;
+// each defines a kernel table (end of file) that cpu/interval_gemm.cpp picks.
 // It must stay free of torch and of inline library functions (ODR: the same
 // inline function compiled for AVX-512 must not leak into the generic path).
 #include <cstdint>
@@ -18,8 +19,8 @@
 
 #include "interval_gemm_args.h"
 
-#ifndef MIXTRAIN_SIMD_NS
-#error "define MIXTRAIN_SIMD_NS before including interval_gemm_simd.h"
+#if !defined(MIXTRAIN_SIMD_NS) || !defined(MIXTRAIN_SIMD_BYTES)
+#error "define MIXTRAIN_SIMD_NS and MIXTRAIN_SIMD_BYTES before including interval_gemm_simd.h"
 #endif
 
 namespace mixtrain {
@@ -284,10 +285,19 @@ void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
   }
 }
 
-template <typename T, int Bytes>
-constexpr int64_t simd_lanes() {
-  return Simd<T, Bytes>::L;
-}
+// This variant's kernel table, e.g. mixtrain::simd_avx2::kernels_f32.
+extern const SimdKernels<float> kernels_f32;
+extern const SimdKernels<double> kernels_f64;
+const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BYTES>,
+                                     &interval_direct_conv_row<float, MIXTRAIN_SIMD_BYTES>,
+                                     &crown_row<float, MIXTRAIN_SIMD_BYTES>,
+                                     &crown_relax_row<float, MIXTRAIN_SIMD_BYTES>,
+                                     Simd<float, MIXTRAIN_SIMD_BYTES>::L};
+const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
+                                      &interval_direct_conv_row<double, MIXTRAIN_SIMD_BYTES>,
+                                      &crown_row<double, MIXTRAIN_SIMD_BYTES>,
+                                      &crown_relax_row<double, MIXTRAIN_SIMD_BYTES>,
+                                      Simd<double, MIXTRAIN_SIMD_BYTES>::L};
 
 }  // namespace MIXTRAIN_SIMD_NS
 }  // namespace mixtrain

@@ -5,34 +5,20 @@
 
 namespace mixtrain {
 
-void interval_gemm_cols_generic(const IntervalGemm<float>&, int64_t, int64_t);
-void interval_gemm_cols_generic(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_direct_conv_row_generic(const IntervalDirectConv<float>&, int64_t);
-void interval_direct_conv_row_generic(const IntervalDirectConv<double>&, int64_t);
-int64_t simd_lanes_generic(bool);
-void crown_relax_row_generic(const float*, const float*, float*, float*, float*, int64_t);
-void crown_relax_row_generic(const double*, const double*, double*, double*, double*, int64_t);
-float crown_row_generic(const float*, float*, const float*, const float*, const float*, int64_t, bool);
-double crown_row_generic(const double*, double*, const double*, const double*, const double*, int64_t, bool);
+// The tables defined by interval_gemm_{generic,avx2,avx512}.cpp.
+namespace simd_generic {
+extern const SimdKernels<float> kernels_f32;
+extern const SimdKernels<double> kernels_f64;
+}  // namespace simd_generic
 #if defined(__x86_64__) || defined(__i386__)
-void interval_gemm_cols_avx512(const IntervalGemm<float>&, int64_t, int64_t);
-void interval_gemm_cols_avx512(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_direct_conv_row_avx512(const IntervalDirectConv<float>&, int64_t);
-void interval_direct_conv_row_avx512(const IntervalDirectConv<double>&, int64_t);
-int64_t simd_lanes_avx512(bool);
-void crown_relax_row_avx512(const float*, const float*, float*, float*, float*, int64_t);
-void crown_relax_row_avx512(const double*, const double*, double*, double*, double*, int64_t);
-float crown_row_avx512(const float*, float*, const float*, const float*, const float*, int64_t, bool);
-double crown_row_avx512(const double*, double*, const double*, const double*, const double*, int64_t, bool);
-void interval_gemm_cols_avx2(const IntervalGemm<float>&, int64_t, int64_t);
-void interval_gemm_cols_avx2(const IntervalGemm<double>&, int64_t, int64_t);
-void interval_direct_conv_row_avx2(const IntervalDirectConv<float>&, int64_t);
-void interval_direct_conv_row_avx2(const IntervalDirectConv<double>&, int64_t);
-int64_t simd_lanes_avx2(bool);
-void crown_relax_row_avx2(const float*, const float*, float*, float*, float*, int64_t);
-void crown_relax_row_avx2(const double*, const double*, double*, double*, double*, int64_t);
-float crown_row_avx2(const float*, float*, const float*, const float*, const float*, int64_t, bool);
-double crown_row_avx2(const double*, double*, const double*, const double*, const double*, int64_t, bool);
+namespace simd_avx2 {
+extern const SimdKernels<float> kernels_f32;
+extern const SimdKernels<double> kernels_f64;
+}  // namespace simd_avx2
+namespace simd_avx512 {
+extern const SimdKernels<float> kernels_f32;
+extern const SimdKernels<double> kernels_f64;
+}  // namespace simd_avx512
 #endif
 
 namespace {
@@ -65,79 +51,65 @@ Level level() {
 }
 
 template <typename T>
-void dispatch(const IntervalGemm<T>& g, int64_t n0, int64_t n1) {
+const SimdKernels<T>& pick(const SimdKernels<T>& generic, const SimdKernels<T>* avx2, const SimdKernels<T>* avx512) {
   switch (level()) {
-#if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: interval_gemm_cols_avx512(g, n0, n1); return;
-    case Level::Avx2: interval_gemm_cols_avx2(g, n0, n1); return;
-#endif
-    default: interval_gemm_cols_generic(g, n0, n1); return;
+    case Level::Avx512: return *avx512;
+    case Level::Avx2: return *avx2;
+    default: return generic;
   }
 }
 
 template <typename T>
-void dispatch(const IntervalDirectConv<T>& d, int64_t oh) {
-  switch (level()) {
+const SimdKernels<T>& kernels();
+
 #if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: interval_direct_conv_row_avx512(d, oh); return;
-    case Level::Avx2: interval_direct_conv_row_avx2(d, oh); return;
-#endif
-    default: interval_direct_conv_row_generic(d, oh); return;
-  }
+template <>
+const SimdKernels<float>& kernels<float>() {
+  static const SimdKernels<float>& k =
+      pick(simd_generic::kernels_f32, &simd_avx2::kernels_f32, &simd_avx512::kernels_f32);
+  return k;
 }
+template <>
+const SimdKernels<double>& kernels<double>() {
+  static const SimdKernels<double>& k =
+      pick(simd_generic::kernels_f64, &simd_avx2::kernels_f64, &simd_avx512::kernels_f64);
+  return k;
+}
+#else
+template <>
+const SimdKernels<float>& kernels<float>() { return simd_generic::kernels_f32; }
+template <>
+const SimdKernels<double>& kernels<double>() { return simd_generic::kernels_f64; }
+#endif
 }  // namespace
 
-void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
-void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) { dispatch(g, n0, n1); }
-
-void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh) { dispatch(d, oh); }
-void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh) { dispatch(d, oh); }
-
-int64_t interval_simd_lanes(bool is_double) {
-  switch (level()) {
-#if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: return simd_lanes_avx512(is_double);
-    case Level::Avx2: return simd_lanes_avx2(is_double);
-#endif
-    default: return simd_lanes_generic(is_double);
-  }
+void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1) { kernels<float>().gemm_cols(g, n0, n1); }
+void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
+  kernels<double>().gemm_cols(g, n0, n1);
 }
 
-template <typename T>
-T crown_dispatch(const T* a, T* o, const T* su, const T* iu, const T* sl, int64_t n, bool ub) {
-  switch (level()) {
-#if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: return crown_row_avx512(a, o, su, iu, sl, n, ub);
-    case Level::Avx2: return crown_row_avx2(a, o, su, iu, sl, n, ub);
-#endif
-    default: return crown_row_generic(a, o, su, iu, sl, n, ub);
-  }
+void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh) {
+  kernels<float>().direct_conv_row(d, oh);
 }
+void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh) {
+  kernels<double>().direct_conv_row(d, oh);
+}
+
+int64_t interval_simd_lanes(bool is_double) { return is_double ? kernels<double>().lanes : kernels<float>().lanes; }
 
 float crown_row(const float* a, float* o, const float* su, const float* iu, const float* sl, int64_t n, bool ub) {
-  return crown_dispatch(a, o, su, iu, sl, n, ub);
+  return kernels<float>().crown_row(a, o, su, iu, sl, n, ub);
 }
 double crown_row(const double* a, double* o, const double* su, const double* iu, const double* sl, int64_t n,
                  bool ub) {
-  return crown_dispatch(a, o, su, iu, sl, n, ub);
-}
-
-template <typename T>
-void relax_dispatch(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n) {
-  switch (level()) {
-#if defined(__x86_64__) || defined(__i386__)
-    case Level::Avx512: crown_relax_row_avx512(l, u, us, ui, ls, n); return;
-    case Level::Avx2: crown_relax_row_avx2(l, u, us, ui, ls, n); return;
-#endif
-    default: crown_relax_row_generic(l, u, us, ui, ls, n); return;
-  }
+  return kernels<double>().crown_row(a, o, su, iu, sl, n, ub);
 }
 
 void crown_relax_row(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n) {
-  relax_dispatch(l, u, us, ui, ls, n);
+  kernels<float>().crown_relax_row(l, u, us, ui, ls, n);
 }
 void crown_relax_row(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n) {
-  relax_dispatch(l, u, us, ui, ls, n);
+  kernels<double>().crown_relax_row(l, u, us, ui, ls, n);
 }
 
 const char* interval_gemm_simd_level() {
