@@ -165,11 +165,12 @@ def floor_seconds(case, peaks):
     return max(case.bytes / bandwidth, case.flops / peak if case.flops else 0.0)
 
 
-def run(device="cpu", dtype=torch.float32, quick=False, compiled_reference=False, progress=None):
-    """Times every case; returns a list of dicts (times in seconds)."""
+def run(device="cpu", dtype=torch.float32, quick=False, compiled_reference=False, progress=None, only=None):
+    """Times every case (those whose name contains `only`, if given); returns
+    a list of dicts (times in seconds)."""
     peaks = machine_peaks(device, dtype)
     rows = []
-    all_cases = cases(device, dtype, quick)
+    all_cases = [c for c in cases(device, dtype, quick) if only is None or only in c.name]
     for i, case in enumerate(all_cases):
         if progress:
             progress(i, len(all_cases), case.name)

@@ -56,7 +56,7 @@ def cmd_bench(args):
         print("  [%d/%d] %s" % (i + 1, n, name), file=sys.stderr, flush=True)
 
     result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
-                       progress=progress)
+                       progress=progress, only=args.only)
     print(bench.format_table(result))
     if args.json:
         result.update(device=device_name(args.device), device_kind=torch.device(args.device).type,
@@ -78,6 +78,7 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--quick", action="store_true", help="a few cases only (the demo)")
     p.add_argument("--compiled-reference", action="store_true", help="also time torch.compile(reference)")
+    p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d)")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)

@@ -24,22 +24,24 @@ namespace mixtrain {
 
 // The convolution form of the fused interval product: a direct convolution of
 // one output row, output channels in SIMD lanes (no im2col).
-//   tile_c[ow, o] = bias[o] + sum_{c,i,j} wt[(c,i,j), o] * xc[c, oh*sh + i*dh, ow*sw + j*dw]
-//   tile_r[ow, o] =           sum_{c,i,j} wa[(c,i,j), o] * xr[c, oh*sh + i*dh, ow*sw + j*dw]
-// with wt = W^T and wa = |W|^T packed [K, op], op = out channels rounded up to
-// the SIMD width (zero columns), and x already zero-padded.
+//   tile_c[ow, o] = bias[o] + sum_k w[k, o]      * x[off[k] + 2 * ((oh*sh) * wp + ow*sw)]
+//   tile_r[ow, o] =           sum_k w[k, op + o] * x[off[k] + 2 * ((oh*sh) * wp + ow*sw) + 1]
+// k runs over the taps (c, i, j) of one group, off[k] = 2 * (c*hp*wp + i*dh*wp
+// + j*dw) is the tap's offset in x, and x holds center and radius interleaved
+// ([c, h, w, {center, radius}], zero-padded), so one address serves both and
+// the kernel is a single flat loop over k whatever the geometry. Each weight
+// row k is W^T then |W|^T, op = out channels rounded up to the SIMD width.
 template <typename T>
 struct IntervalDirectConv {
-  const T* xc;        // [channels, hp, wp] of one sample and group, padded
-  const T* xr;
-  int64_t channels, hp, wp;
-  const T* wt;        // [channels * kh * kw, op]
-  const T* wa;
-  const T* bias;      // [op] (zero-padded) or nullptr
+  const T* x;             // [channels, hp, wp, 2] of one sample and group
+  const int64_t* off;     // [taps]
+  int64_t taps, wp;
+  const T* w;             // [taps, 2 * op]
+  const T* bias;          // [op] (zero-padded) or nullptr
   int64_t op;
-  int64_t kh, kw, sh, sw, dh, dw;
+  int64_t sh, sw;
   int64_t out_w;
-  T* tile_c;          // [out_w, op]
+  T* tile_c;              // [out_w, op]
   T* tile_r;
 };
 

@@ -148,14 +148,18 @@ void interval_gemm_cols(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end
 }
 
 // ---- Convolution form (see IntervalDirectConv): output channels in lanes,
-// a block of P positions x OV vectors of channels. Per kernel tap, OV weight
-// and OV |weight| vectors are loaded once and reused by P positions; each
-// input value is broadcast once. No im2col: every input is read in place.
-template <typename T, int Bytes, int P, int OV>
+// a block of P positions x OV vectors of channels. Per tap, OV weight and OV
+// |weight| vectors are loaded once and reused by P positions; each input
+// value is broadcast once, from an address that is a constant displacement
+// from the tap's (SW, the width stride, is a template argument when 1 or 2).
+// One flat loop over the taps: the nested channel/row/column loops of a
+// textbook direct convolution cost as much as the FMAs at kw = 3 or 4.
+template <typename T, int Bytes, int P, int OV, int SW>
 static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0, int64_t ob) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::L;
+  const int64_t sw = SW ? SW : d.sw;
   V ac[P][OV], ar[P][OV];
   for (int v = 0; v < OV; ++v) {
     const V b = d.bias ? S::load(d.bias + ob + v * L) : V{};  // bias is [op], vector-padded
@@ -164,29 +168,23 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0
       ar[q][v] = V{};
     }
   }
-  const int64_t plane = d.hp * d.wp;
-  for (int64_t c = 0; c < d.channels; ++c) {
-    for (int64_t i = 0; i < d.kh; ++i) {
-      const int64_t row = (oh * d.sh + i * d.dh) * d.wp;
-      const T* xc = d.xc + c * plane + row + ow0 * d.sw;
-      const T* xr = d.xr + c * plane + row + ow0 * d.sw;
-      const T* w = d.wt + ((c * d.kh + i) * d.kw) * d.op + ob;
-      const T* a = d.wa + ((c * d.kh + i) * d.kw) * d.op + ob;
-      for (int64_t j = 0; j < d.kw; ++j) {
-        V wv[OV], av[OV];
-        for (int v = 0; v < OV; ++v) {
-          wv[v] = S::load(w + j * d.op + v * L);
-          av[v] = S::load(a + j * d.op + v * L);
-        }
-        const int64_t col = j * d.dw;
-        for (int q = 0; q < P; ++q) {
-          const V xcv = S::broadcast(xc + col + q * d.sw);
-          const V xrv = S::broadcast(xr + col + q * d.sw);
-          for (int v = 0; v < OV; ++v) {
-            ac[q][v] += xcv * wv[v];
-            ar[q][v] += xrv * av[v];
-          }
-        }
+  const T* x = d.x + 2 * (oh * d.sh * d.wp + ow0 * sw);
+  const int64_t row = 2 * d.op;
+  const T* w = d.w + ob;
+  const T* a = w + d.op;
+  for (int64_t k = 0; k < d.taps; ++k, w += row, a += row) {
+    const T* xk = x + d.off[k];
+    V wv[OV], av[OV];
+    for (int v = 0; v < OV; ++v) {
+      wv[v] = S::load(w + v * L);
+      av[v] = S::load(a + v * L);
+    }
+    for (int q = 0; q < P; ++q) {
+      const V xcv = S::broadcast(xk + 2 * q * sw);
+      const V xrv = S::broadcast(xk + 2 * q * sw + 1);
+      for (int v = 0; v < OV; ++v) {
+        ac[q][v] += xcv * wv[v];
+        ar[q][v] += xrv * av[v];
       }
     }
   }
@@ -197,12 +195,27 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0
     }
 }
 
-// Blocks of P positions, then the rest in blocks of P/2, P/4, ..., 1 (a lone
-// position loads as many weights as a full block for a fraction of the work).
-template <typename T, int Bytes, int P, int OV>
-static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob, int64_t ow = 0) {
-  for (; ow + P <= d.out_w; ow += P) direct_block<T, Bytes, P, OV>(d, oh, ow, ob);
-  if constexpr (P > 1) direct_positions<T, Bytes, P / 2, OV>(d, oh, ob, ow);
+// A row of n positions in blocks of at most Pmax, none smaller than 3 where
+// n allows (13 = 6 + 4 + 3, not 6 + 6 + 1): a block of 1 or 2 positions loads
+// as many weight vectors as a full one for a fraction of the FMAs, and on
+// MNIST-large's 13-wide rows the lone position cost 28% as much as the two
+// 6-blocks together (perf).
+template <typename T, int Bytes, int OV, int SW, int P>
+static void direct_block_p(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow, int64_t ob, int p) {
+  if constexpr (P > 1) {
+    if (p < P) return direct_block_p<T, Bytes, OV, SW, P - 1>(d, oh, ow, ob, p);
+  }
+  direct_block<T, Bytes, P, OV, SW>(d, oh, ow, ob);
+}
+
+template <typename T, int Bytes, int Pmax, int OV, int SW>
+static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob) {
+  for (int64_t ow = 0; ow < d.out_w;) {
+    const int64_t n = d.out_w - ow;
+    const int p = int(n <= Pmax ? n : (n - Pmax >= 3 ? Pmax : (n + 1) / 2));
+    direct_block_p<T, Bytes, OV, SW, Pmax>(d, oh, ow, ob, p);
+    ow += p;
+  }
 }
 
 // Positions per register block for 2-vector and 1-vector channel blocks:
@@ -213,13 +226,20 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t
 #define MIXTRAIN_DIRECT_P1 8
 #endif
 
+template <typename T, int Bytes, int SW>
+static void direct_conv_row_sw(const IntervalDirectConv<T>& d, int64_t oh) {
+  constexpr int L = Simd<T, Bytes>::L;
+  int64_t ob = 0;
+  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2, SW>(d, oh, ob);
+  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1, SW>(d, oh, ob);
+}
+
 // One output row `oh`, every position and channel, into tile_c / tile_r.
 template <typename T, int Bytes>
 void interval_direct_conv_row(const IntervalDirectConv<T>& d, int64_t oh) {
-  constexpr int L = Simd<T, Bytes>::L;
-  int64_t ob = 0;
-  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, oh, ob);
-  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, oh, ob);
+  if (d.sw == 1) direct_conv_row_sw<T, Bytes, 1>(d, oh);
+  else if (d.sw == 2) direct_conv_row_sw<T, Bytes, 2>(d, oh);
+  else direct_conv_row_sw<T, Bytes, 0>(d, oh);
 }
 
 // ---- CROWN's ReLU step on one row of A (see cpu/crown_relu_backward_cpu.cpp):

@@ -3,6 +3,8 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -13,16 +15,26 @@ namespace mixtrain {
 namespace {
 
 // Where the fused kernel -- a direct convolution with output channels in SIMD
-// lanes, each weight vector loaded once for both products, no im2col -- beats
-// two oneDNN convolutions plus |W|: small layers, where the reference's three
-// dispatches and primitive set-ups dominate. Larger layers are compute-bound
-// and oneDNN's kernels run 1.2-2x faster than ours, so they go there.
-// Measured on the 2-core AVX-512 development machine (fused / reference):
-// B=1 MNIST-small conv1 3.2x, conv2 1.8x, CIFAR-small conv1 2.5x; B=8 MNIST-
-// small conv1 1.9x, conv2 (3.2M MACs) 1.2x, CIFAR-small conv1 (1.6M) 1.1x;
-// but B=1 64->64 4x4 (2.4M MACs) 0.5x and B=8 16->32 on 16x16 (4.2M) 0.9x.
-bool fused_conv_pays(int64_t macs, int64_t out_channels) {
-  return macs <= (int64_t(1) << 20) || (out_channels <= 32 && macs <= (int64_t(7) << 19));
+// lanes, each weight vector loaded once for both products, center and radius
+// interleaved so one address serves both, no im2col -- beats two oneDNN
+// convolutions plus |W|. Measured on the 2-core AVX-512 development machine
+// (direct / oneDNN-pair time ratio, medians; the machine is noisy, +-10%):
+//  - small layers (<= 1M MACs), where dispatch and primitive set-up dominate:
+//    2-3.4x;
+//  - few input channels (the 3-channel stems: oneDNN handles them poorly):
+//    1.2-3x at every batch measured (1..128);
+//  - up to 64 output channels and 32M MACs (the MixTrain nets at B = 1..8):
+//    1.1-2.3x (B=8 32->32 4x4 s2 on 26x26 1.12x, 32->64 3x3 on 15x15 1.28x);
+//  - but 128 output channels 0.5-0.9x, and larger 32..64-channel layers
+//    (B >= 8, >= 75M MACs) 0.7-0.96x: those go to oneDNN.
+bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels) {
+  // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests run both paths).
+  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {
+    if (std::strcmp(e, "direct") == 0) return true;
+    if (std::strcmp(e, "onednn") == 0) return false;
+  }
+  return macs <= (int64_t(1) << 20) || in_channels_per_group <= 4 ||
+         (out_channels <= 64 && macs <= (int64_t(32) << 20));
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,
@@ -45,49 +57,85 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
   const int64_t Og = g.out_channels / g.groups;
   const int64_t macs = g.batch * L * g.out_channels * Kg;
-  if (!fused_conv_pays(macs, g.out_channels)) return interval_conv2d_onednn(center, radius, weight, bias, g);
+  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels)) return interval_conv2d_onednn(center, radius, weight, bias, g);
 
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   at::Tensor oc = at::empty({g.batch, g.out_channels, g.out_h, g.out_w}, center.options());
   at::Tensor orad = at::empty_like(oc);
   if (oc.numel() == 0) return {oc, orad};
-  // Zero padding is applied once up front, so the kernel reads every input in
-  // place without bounds checks.
-  const bool padded = g.padding[0] > 0 || g.padding[1] > 0;
-  const std::vector<int64_t> pad{g.padding[1], g.padding[1], g.padding[0], g.padding[0]};
-  // contiguous(): padding keeps a channels-last input channels-last.
-  const at::Tensor c = (padded ? at::constant_pad_nd(center, pad) : center).contiguous();
-  const at::Tensor r = (padded ? at::constant_pad_nd(radius, pad) : radius).contiguous();
-  const int64_t hp = c.size(2), wp = c.size(3), cin_g = g.channels / g.groups;
+  const int64_t cin_g = g.channels / g.groups, kh = g.kh, kw = g.kw;
+  const int64_t hp = g.height + 2 * g.padding[0], wp = g.width + 2 * g.padding[1];
 
-  AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_conv2d_cpu", [&] {
-    // W^T and |W|^T per group, [Kg, op] with the channels padded to whole vectors.
+  AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
+    // The input once more, zero-padded with center and radius interleaved
+    // ([n, c, h, w, 2]): the padding copy the kernel needed anyway, now also
+    // the layout that lets one address serve both products. Any input strides.
+    at::Tensor xt = at::empty({g.batch * g.channels * hp * wp * 2}, center.options());
+    scalar_t* x = xt.data_ptr<scalar_t>();
+    const scalar_t* cp = center.data_ptr<scalar_t>();
+    const scalar_t* rp = radius.data_ptr<scalar_t>();
+    const int64_t cs[4] = {center.stride(0), center.stride(1), center.stride(2), center.stride(3)};
+    const int64_t rs[4] = {radius.stride(0), radius.stride(1), radius.stride(2), radius.stride(3)};
+    at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n = p / g.channels, ch = p % g.channels;
+        scalar_t* dst = x + p * hp * wp * 2;
+        for (int64_t h = 0; h < hp; ++h) {
+          scalar_t* drow = dst + h * wp * 2;
+          const int64_t ih = h - g.padding[0];
+          if (ih < 0 || ih >= g.height) {
+            std::fill(drow, drow + wp * 2, scalar_t(0));
+            continue;
+          }
+          const scalar_t* crow = cp + n * cs[0] + ch * cs[1] + ih * cs[2];
+          const scalar_t* rrow = rp + n * rs[0] + ch * rs[1] + ih * rs[2];
+          std::fill(drow, drow + 2 * g.padding[1], scalar_t(0));
+          std::fill(drow + 2 * (g.padding[1] + g.width), drow + 2 * wp, scalar_t(0));
+          scalar_t* din = drow + 2 * g.padding[1];
+          for (int64_t iw = 0; iw < g.width; ++iw) {
+            din[2 * iw] = crow[iw * cs[3]];
+            din[2 * iw + 1] = rrow[iw * rs[3]];
+          }
+        }
+      }
+    });
+    // Per group, [taps, 2 * op]: W^T then |W|^T, channels padded to whole
+    // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (Og + lanes - 1) / lanes * lanes;
-    std::vector<scalar_t> wt(g.groups * Kg * op, scalar_t(0)), wa(wt.size(), scalar_t(0)), bp(g.groups * op, 0);
-    const scalar_t* wp_src = w.data_ptr<scalar_t>();
+    // at::zeros: 64-byte aligned (a std::vector's 16 bytes split every
+    // AVX-512 weight load across two cache lines).
+    at::Tensor wk_t = at::zeros({g.groups * Kg * 2 * op}, center.options());
+    scalar_t* wk = wk_t.data_ptr<scalar_t>();
+    std::vector<scalar_t> bp(g.groups * op, 0);
+    std::vector<int64_t> off(Kg);
+    const scalar_t* wsrc = w.data_ptr<scalar_t>();
     for (int64_t gi = 0; gi < g.groups; ++gi)
-      for (int64_t o = 0; o < Og; ++o) {
-        for (int64_t k = 0; k < Kg; ++k) {
-          const scalar_t v = wp_src[(gi * Og + o) * Kg + k];
-          wt[(gi * Kg + k) * op + o] = v;
-          wa[(gi * Kg + k) * op + o] = v < 0 ? -v : v;
+      for (int64_t k = 0; k < Kg; ++k) {
+        scalar_t* dst = wk + (gi * Kg + k) * 2 * op;
+        const scalar_t* src = wsrc + gi * Og * Kg + k;
+        for (int64_t o = 0; o < Og; ++o) {
+          const scalar_t v = src[o * Kg];
+          dst[o] = v;
+          dst[op + o] = v < 0 ? -v : v;
         }
-        if (b.defined()) bp[gi * op + o] = b.data_ptr<scalar_t>()[gi * Og + o];
       }
+    if (b.defined())
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t o = 0; o < Og; ++o) bp[gi * op + o] = b.data_ptr<scalar_t>()[gi * Og + o];
+    for (int64_t ch = 0; ch < cin_g; ++ch)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j)
+          off[(ch * kh + i) * kw + j] = 2 * (ch * hp * wp + i * g.dilation[0] * wp + j * g.dilation[1]);
     // One task per (sample, group, output row).
     at::parallel_for(0, g.batch * g.groups * g.out_h, 1, [&](int64_t t0, int64_t t1) {
       std::vector<scalar_t> tc(g.out_w * op), tr(g.out_w * op);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / (g.groups * g.out_h), gi = (t / g.out_h) % g.groups, oh = t % g.out_h;
-        const int64_t in_off = (n * g.channels + gi * cin_g) * hp * wp;
-        IntervalDirectConv<scalar_t> d{c.data_ptr<scalar_t>() + in_off, r.data_ptr<scalar_t>() + in_off,
-                                       cin_g, hp, wp,
-                                       wt.data() + gi * Kg * op, wa.data() + gi * Kg * op,
-                                       b.defined() ? bp.data() + gi * op : nullptr, op,
-                                       g.kh, g.kw, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1],
-                                       g.out_w, tc.data(), tr.data()};
+        IntervalDirectConv<scalar_t> d{x + (n * g.channels + gi * cin_g) * hp * wp * 2, off.data(), Kg, wp,
+                                       wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op : nullptr,
+                                       op, g.stride[0], g.stride[1], g.out_w, tc.data(), tr.data()};
         interval_direct_conv_row(d, oh);
         // The tile is [position, channel]; the output NCHW.
         scalar_t* dc = oc.data_ptr<scalar_t>() + ((n * g.out_channels + gi * Og) * g.out_h + oh) * g.out_w;

@@ -123,7 +123,8 @@ def test_symbolic_relu_compacts_new_rows_per_sample():
 
 def test_cpu_simd_variants_agree(monkeypatch):
     """Every compiled SIMD variant (AVX-512, AVX2, generic) gives the reference's
-    result: run the other variants in a subprocess with the level capped."""
+    result (interval_linear, and interval_conv2d's direct kernel): run the other
+    variants in a subprocess with the level capped."""
     import subprocess
     import sys
     code = ("import torch, mixtrain_cuda as mc\n"
@@ -133,10 +134,16 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "torch.randn(13, 77, dtype=torch.float64), torch.randn(13, dtype=torch.float64)\n"
             "for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c, r, w, b)):\n"
             "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "c, r, w = torch.randn(2, 3, 11, 13, dtype=torch.float64), torch.rand(2, 3, 11, 13, dtype=torch.float64), "
+            "torch.randn(21, 3, 3, 3, dtype=torch.float64)\n"
+            "for s in (1, 2, 3):\n"
+            "    for x, y in zip(mc.interval_conv2d(c, r, w, None, s, 1), "
+            "reference.interval_conv2d(c, r, w, None, (s, s), (1, 1))):\n"
+            "        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
             "print(mc.build_info()['cpu_simd'])\n")
     seen = set()
     for level in ("generic", "avx2", "avx512"):
-        env = dict(__import__("os").environ, MIXTRAIN_CPU_SIMD=level)
+        env = dict(__import__("os").environ, MIXTRAIN_CPU_SIMD=level, MIXTRAIN_CPU_CONV="direct")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         seen.add(out.stdout.strip())
@@ -195,3 +202,33 @@ def test_interval_conv2d_channels_last_input():
     for got, want in zip(mc.interval_conv2d(c, r, w, None, padding=1),
                          reference.interval_conv2d(c, r, w, None, (1, 1), (1, 1), (1, 1), 1)):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("path", ["direct", "onednn"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
+    """interval_conv2d's CPU kernel picks a direct convolution or two oneDNN
+    ones by layer size; MIXTRAIN_CPU_CONV forces each. Row widths 1..17 cover
+    every register-block size, 16/48/70 channels the vector tails, strides
+    1..3 the stride-specialized and generic kernels; one input is
+    channels-last, one a strided view."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
+    torch.manual_seed(3)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    geometries = [  # (B, C, H, W, O, k, stride, padding, dilation, groups)
+        (2, 3, 9, 17, 16, 3, 1, 1, 1, 1), (1, 5, 12, 12, 48, 4, 2, 1, 1, 1), (2, 4, 11, 10, 70, 3, 3, 2, 1, 1),
+        (1, 6, 9, 9, 12, 3, 1, 0, 2, 3), (3, 2, 5, 3, 33, 2, 1, 0, 1, 1), (1, 1, 20, 31, 7, 5, 2, 2, 1, 1),
+    ]
+    for i, (B, C, H, W, O, k, s, p, d, g) in enumerate(geometries):
+        c = torch.randn(B, C, H, W, dtype=dtype)
+        r = torch.rand(B, C, H, W, dtype=dtype)
+        if i == 1:
+            c = c.contiguous(memory_format=torch.channels_last)
+        if i == 2:
+            c = torch.randn(B, C, H, 2 * W, dtype=dtype)[..., ::2]
+        w = torch.randn(O, C // g, k, k, dtype=dtype)
+        b = torch.randn(O, dtype=dtype) if i % 2 == 0 else None
+        got = mc.interval_conv2d(c, r, w, b, stride=s, padding=p, dilation=d, groups=g)
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (p, p), (d, d), g)
+        for x, y in zip(got, want):
+            torch.testing.assert_close(x, y, **tol)
