@@ -1,0 +1,58 @@
+"""The perturbation set: an L-inf ball clamped to [x_min, x_max], or an L2
+ball, and what each bound form starts from."""
+import math
+
+import torch
+
+from .layers import Box, Symbolic
+
+
+def parse_norm(norm):
+    if norm in ("inf", "linf", "Linf") or (isinstance(norm, (int, float)) and math.isinf(norm) and norm > 0):
+        return math.inf
+    if norm in (2, 2.0, "2", "l2", "L2"):
+        return 2.0
+    raise ValueError("norm must be inf or 2, got %r" % (norm,))
+
+
+class InputSet:
+    """x [B, *S] with radius eps (float or tensor broadcastable to x, e.g. [B, 1, 1, 1])."""
+
+    def __init__(self, x, eps, norm, x_min, x_max):
+        self.x, self.norm = x, norm
+        self.eps = eps if torch.is_tensor(eps) else torch.as_tensor(eps, dtype=x.dtype, device=x.device)
+        self.eps = self.eps.to(x.dtype)
+        # The box of the ball, clamped to the valid input range. For L2 the box
+        # (and its clamp) is what IBP starts from; the symbolic and backward
+        # forms use the ball itself (a superset of ball-and-range: sound).
+        self.lower = torch.clamp(x - self.eps, min=x_min, max=x_max)
+        self.upper = torch.clamp(x + self.eps, min=x_min, max=x_max)
+
+    def box(self):
+        return Box((self.upper + self.lower) / 2, (self.upper - self.lower) / 2)
+
+    def symbolic(self):
+        """(state, input_rows): one generator row per input coordinate."""
+        B = self.x.shape[0]
+        D = self.x[0].numel()
+        if math.isinf(self.norm):
+            box = self.box()
+            center, widths = box.center, box.radius.reshape(B, D)
+        else:
+            center, widths = self.x, self.eps.expand_as(self.x).reshape(B, D)
+        gens = torch.diag_embed(widths).reshape(B, D, *self.x.shape[1:])
+        return Symbolic(center, gens), D
+
+    def concretize(self, A, bias, upper):
+        """max (upper) or min of A x + bias over the set; A [B, S, *S_in]."""
+        A = A.flatten(2)
+        sign = 1.0 if upper else -1.0
+        if math.isinf(self.norm):
+            box = self.box()
+            c, r = box.center.flatten(1).unsqueeze(2), box.radius.flatten(1).unsqueeze(2)
+            value = torch.bmm(A, c) + sign * torch.bmm(A.abs(), r)
+        else:
+            x = self.x.flatten(1).unsqueeze(2)
+            eps = self.eps.expand_as(self.x).flatten(1)[:, :1].unsqueeze(2)  # [B, 1, 1]: one radius per sample
+            value = torch.bmm(A, x) + sign * A.norm(dim=2, keepdim=True) * eps
+        return value.squeeze(2) + bias

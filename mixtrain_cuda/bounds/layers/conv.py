@@ -1,0 +1,40 @@
+"""nn.Conv2d: interval_conv2d (IBP), symbolic_conv2d (symbolic), the
+transposed convolution of A (backward)."""
+import torch.nn.functional as F
+
+from .base import Box, Layer, Symbolic
+
+
+class Conv2d(Layer):
+    def __init__(self, name, module):
+        super().__init__(name, module)
+        if module.padding_mode != "zeros":
+            raise TypeError("layer %r: only zero padding has a bound (padding_mode=%r)" % (name, module.padding_mode))
+        if isinstance(module.padding, str):
+            raise TypeError("layer %r: give Conv2d an explicit padding, not %r" % (name, module.padding))
+        m = module
+        self.args = (m.stride, m.padding, m.dilation, m.groups)
+
+    def forward(self, x):
+        return self.module(x)
+
+    def ibp(self, ops, box):
+        return Box(*ops.interval_conv2d(box.center, box.radius, self.module.weight, self.module.bias, *self.args))
+
+    def symbolic(self, sp, state):
+        c, g, r = sp.ops.symbolic_conv2d(state.center, state.gens, self.module.weight, self.module.bias, *self.args,
+                                         sp.input_rows, sp.norm)
+        return Symbolic(c, g, r)
+
+    def backward(self, ops, A, upper):
+        m = self.module
+        B, S = A.shape[:2]
+        flat = A.reshape(B * S, *A.shape[2:])
+        c, h, w = self.in_shapes[0]
+        # output_padding recovers the input rows/columns a strided conv never reads.
+        out_h = (flat.shape[2] - 1) * m.stride[0] - 2 * m.padding[0] + m.dilation[0] * (m.kernel_size[0] - 1) + 1
+        out_w = (flat.shape[3] - 1) * m.stride[1] - 2 * m.padding[1] + m.dilation[1] * (m.kernel_size[1] - 1) + 1
+        back = F.conv_transpose2d(flat, m.weight, None, m.stride, m.padding, (h - out_h, w - out_w), m.groups,
+                                  m.dilation)
+        bias = (A.sum((3, 4)) * m.bias).sum(2) if m.bias is not None else None
+        return [back.reshape(B, S, c, h, w)], bias

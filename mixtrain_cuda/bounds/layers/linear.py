@@ -1,0 +1,31 @@
+"""nn.Linear: interval_linear (IBP), symbolic_linear (symbolic), A @ W (backward)."""
+import torch
+import torch.nn.functional as F
+
+from .base import Box, Layer, Symbolic
+
+
+class Linear(Layer):
+    def forward(self, x):
+        return F.linear(x, self.module.weight, self.module.bias)
+
+    def ibp(self, ops, box):
+        return Box(*ops.interval_linear(box.center, box.radius, self.module.weight, self.module.bias))
+
+    def ibp_spec(self, ops, box, C):
+        """IBP of C @ layer(x): C folded into the weight (W' = C W per sample), so
+        the margins are as tight as IBP allows rather than |C| times a box."""
+        w = torch.matmul(C, self.module.weight)  # [B, S, K]
+        center = torch.einsum("bsk,bk->bs", w, box.center)
+        if self.module.bias is not None:
+            center = center + torch.matmul(C, self.module.bias)
+        return Box(center, torch.einsum("bsk,bk->bs", w.abs(), box.radius))
+
+    def symbolic(self, sp, state):
+        c, g, r = sp.ops.symbolic_linear(state.center, state.gens, self.module.weight, self.module.bias,
+                                         sp.input_rows, sp.norm)
+        return Symbolic(c, g, r)
+
+    def backward(self, ops, A, upper):
+        bias = torch.matmul(A, self.module.bias) if self.module.bias is not None else None
+        return [torch.matmul(A, self.module.weight)], bias

@@ -1,0 +1,311 @@
+"""BoundedModule: bounds of an ordinary nn.Module over an input ball."""
+import math
+import warnings
+
+import torch
+import torch.nn as nn
+
+from . import _ops
+from .backward import backward_bounds, identity_spec
+from .graph import trace
+from .inputs import InputSet, parse_norm
+from .layers import BatchNorm, Linear, ReLU, SymbolicPass
+
+METHODS = ("ibp", "symbolic", "crown-ibp", "crown")
+BN_STATS = ("clean", "midpoint")
+
+
+def default_memory_budget(device):
+    """Bytes a bound pass may plan for: half the free GPU memory, or 2 GiB on the CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    return 2 << 30
+
+
+class BoundedModule(nn.Module):
+    """Wraps `model` (not copied: bounds always use its current weights).
+
+    reference=True runs the pure-PyTorch twins of the fused ops (the tests'
+    oracle). bn_stats picks the statistics of BatchNorm layers in training
+    mode: "clean" (the clean batch: `clean_batch` given to compute_bounds, or x
+    itself) or "midpoint" (the center of the incoming bounds). memory_budget
+    (bytes; default: half the free GPU memory, 2 GiB on the CPU) caps the
+    symbolic pass and CROWN's intermediate bounds, which run in chunks that fit.
+    """
+
+    def __init__(self, model, reference=False, bn_stats="clean", memory_budget=None):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError("BoundedModule wraps an nn.Module, got %s" % type(model).__name__)
+        if bn_stats not in BN_STATS:
+            raise ValueError("bn_stats must be one of %s, got %r" % (BN_STATS, bn_stats))
+        self.model = model
+        self.nodes = trace(model)
+        self.ops = _ops.reference if reference else _ops.fused
+        self.bn_stats = bn_stats
+        self.memory_budget = memory_budget
+
+    def forward(self, x):
+        return self.model(x)
+
+    # ---- the public entry point
+
+    def compute_bounds(self, x, eps, method="ibp", norm=math.inf, C=None, x_min=0.0, x_max=1.0, clean_batch=None):
+        """Lower and upper bounds of the model's outputs (or of C @ outputs) for
+        every input within `eps` of x (in `norm`), clamped to [x_min, x_max].
+
+        x: [B, *input shape]; eps: float >= 0 or a tensor broadcastable to x;
+        method: "ibp", "symbolic", "crown-ibp" or "crown"; norm: inf or 2;
+        C: [B, n_spec, n_out] specification (e.g. margins z_y - z_j), folded into
+        the last linear layer. Returns (lb, ub), [B, n_out] or [B, n_spec].
+        Differentiable with respect to the model's parameters.
+        """
+        norm = parse_norm(norm)
+        self._check(x, eps, method, C, x_min, x_max)
+        if x.shape[0] == 0:
+            n = C.shape[1] if C is not None else None
+            return self._empty_bounds(x, n)
+        inputs = InputSet(x, eps, norm, x_min, x_max)
+        self._prepare(x, clean_batch, inputs)
+        try:
+            if method == "ibp":
+                return self._ibp(inputs, C)
+            if method == "symbolic":
+                return self._symbolic(inputs, C)
+            return self._crown(inputs, C, intermediate=method)
+        finally:
+            for node in self.nodes[1:]:
+                if isinstance(node.layer, BatchNorm):
+                    node.layer.stats = None
+                if isinstance(node.layer, ReLU):
+                    node.layer.pre_bounds = None
+
+    # ---- checks and per-call preparation
+
+    def _check(self, x, eps, method, C, x_min, x_max):
+        if method not in METHODS:
+            raise ValueError("method must be one of %s, got %r" % (", ".join(METHODS), method))
+        if not torch.is_tensor(x) or not x.is_floating_point():
+            raise TypeError("x must be a floating-point tensor, got %s" % (x.dtype if torch.is_tensor(x) else type(x)))
+        if x.dim() < 2:
+            raise ValueError("x must have a batch dimension: [B, *input shape], got shape %s" % tuple(x.shape))
+        if torch.isnan(x).any():
+            raise ValueError("x contains NaN")
+        e = eps if torch.is_tensor(eps) else torch.tensor(float(eps))
+        if torch.isnan(e).any() or (e < 0).any() or torch.isinf(e).any():
+            raise ValueError("eps must be finite and >= 0, got %s" % (eps if not torch.is_tensor(eps) else "a tensor "
+                                                                      "with negative, NaN or infinite entries"))
+        if torch.is_tensor(eps):
+            try:
+                torch.broadcast_shapes(eps.shape, x.shape)
+            except RuntimeError:
+                raise ValueError("eps of shape %s does not broadcast to x of shape %s"
+                                 % (tuple(eps.shape), tuple(x.shape))) from None
+        if not x_min <= x_max:
+            raise ValueError("x_min (%s) must be <= x_max (%s)" % (x_min, x_max))
+        if C is not None:
+            if not torch.is_tensor(C) or C.dim() != 3 or C.shape[0] != x.shape[0]:
+                raise ValueError("C must be [B, n_spec, n_out] with B = %d, got %s"
+                                 % (x.shape[0], tuple(C.shape) if torch.is_tensor(C) else type(C).__name__))
+
+    def _prepare(self, x, clean_batch, inputs):
+        """Per-sample shapes of every node (one clean forward), and the batch
+        statistics of training-mode BatchNorm layers."""
+        bns = [n.layer for n in self.nodes[1:] if isinstance(n.layer, BatchNorm)]
+        for bn in bns:
+            bn.stats = None
+        live_bn = [bn for bn in bns if bn.uses_batch_stats()]
+        if live_bn and self.bn_stats == "clean":
+            probe = x if clean_batch is None else clean_batch
+            self._clean_forward(probe, record_shapes=True)  # records the statistics, with their graph
+        else:
+            with torch.no_grad():
+                self._clean_forward(x[:1], record_shapes=True)
+            for bn in bns:
+                bn.stats = None
+            if live_bn:  # midpoint: an IBP pass where each BatchNorm takes the center's statistics
+                self._ibp_pass(inputs, midpoint_stats=True)
+        if self.ops is _ops.fused:
+            pass
+
+    def _clean_forward(self, x, record_shapes):
+        values = [x]
+        for node in self.nodes[1:]:
+            args = [values[i] for i in node.inputs]
+            if record_shapes:
+                node.layer.in_shapes = [tuple(a.shape[1:]) for a in args]
+            out = node.layer.forward(*args)
+            if record_shapes:
+                node.layer.out_shape = tuple(out.shape[1:])
+            values.append(out)
+        return values[-1]
+
+    def _empty_bounds(self, x, n_spec):
+        with torch.no_grad():
+            n_out = self.model(torch.zeros(1, *x.shape[1:], dtype=x.dtype, device=x.device)).shape[1]
+        shape = (0, n_spec if n_spec is not None else n_out)
+        return x.new_zeros(shape), x.new_zeros(shape)
+
+    # ---- IBP
+
+    def _ibp_pass(self, inputs, midpoint_stats=False, until=None):
+        """Boxes of every node up to `until` (default: all); ReLUs remember their input box."""
+        boxes = [inputs.box()]
+        last = len(self.nodes) if until is None else until + 1
+        for node in self.nodes[1:last]:
+            args = [boxes[i] for i in node.inputs]
+            if midpoint_stats and isinstance(node.layer, BatchNorm) and node.layer.uses_batch_stats():
+                node.layer.stats = node.layer.batch_stats(args[0].center)
+            if isinstance(node.layer, ReLU):
+                node.layer.pre_bounds = (args[0].lower, args[0].upper)
+            boxes.append(node.layer.ibp(self.ops, *args))
+        return boxes
+
+    def _ibp(self, inputs, C):
+        last = self.nodes[-1]
+        if C is not None and isinstance(last.layer, Linear):
+            boxes = self._ibp_pass(inputs, until=len(self.nodes) - 2)
+            box = last.layer.ibp_spec(self.ops, boxes[last.inputs[0]], C)
+        else:
+            box = self._ibp_pass(inputs)[-1]
+            if C is not None:
+                box = _spec_box(box, C)
+        return box.lower, box.upper
+
+    # ---- CROWN-IBP and CROWN
+
+    def _crown(self, inputs, C, intermediate):
+        """Backward bounds of the output; ReLU input bounds from IBP
+        (crown-ibp) or from backward passes of their own (crown)."""
+        if intermediate == "crown":
+            self._crown_intermediate(inputs)
+        else:
+            self._ibp_pass(inputs)
+        target = len(self.nodes) - 1
+        out_shape = self.nodes[target].layer.out_shape
+        B = inputs.x.shape[0]
+        if C is None:
+            A = identity_spec(B, out_shape, inputs.x.dtype, inputs.x.device)
+        else:
+            A = C.to(inputs.x.dtype).reshape(B, C.shape[1], *out_shape)
+        return backward_bounds(self.nodes, self.ops, inputs, target, A)
+
+    def _crown_intermediate(self, inputs):
+        """Forward over the nodes keeping boxes; the input of each ReLU that has
+        a ReLU before it gets backward bounds (in chunks of neurons that fit the
+        memory budget), intersected with its IBP box."""
+        relu_inputs = {n.inputs[0] for n in self.nodes[1:] if isinstance(n.layer, ReLU)}
+        boxes = [inputs.box()]
+        seen_relu = False
+        budget = self._budget(inputs.x)
+        B = inputs.x.shape[0]
+        elem = inputs.x.element_size()
+        widest = max(_numel(n.layer.out_shape) for n in self.nodes[1:])
+        for idx, node in enumerate(self.nodes[1:], start=1):
+            args = [boxes[i] for i in node.inputs]
+            if isinstance(node.layer, ReLU):
+                node.layer.pre_bounds = (args[0].lower, args[0].upper)
+            box = node.layer.ibp(self.ops, *args)
+            if idx in relu_inputs and seen_relu:
+                shape = node.layer.out_shape
+                n = _numel(shape)
+                # A of a chunk at its widest: B * rows * widest node, a few copies alive.
+                rows = max(1, min(n, budget // max(1, 4 * B * widest * elem)))
+                lo, up = [], []
+                for start in range(0, n, rows):
+                    A = identity_spec(B, shape, inputs.x.dtype, inputs.x.device, start, min(n, start + rows))
+                    l, u = backward_bounds(self.nodes, self.ops, inputs, idx, A)
+                    lo.append(l)
+                    up.append(u)
+                lower = torch.maximum(torch.cat(lo, 1).reshape(B, *shape), box.lower)
+                upper = torch.minimum(torch.cat(up, 1).reshape(B, *shape), box.upper)
+                box = type(box)((upper + lower) / 2, (upper - lower) / 2)
+            if isinstance(node.layer, ReLU):
+                seen_relu = True
+            boxes.append(box)
+
+    # ---- symbolic intervals
+
+    def _symbolic(self, inputs, C):
+        """MixTrain's symbolic pass, over chunks of the batch that fit the budget."""
+        B = inputs.x.shape[0]
+        per_sample = self._symbolic_bytes_per_sample(inputs.x)
+        budget = self._budget(inputs.x)
+        chunk = max(1, min(B, budget // max(1, per_sample)))
+        if per_sample > budget:
+            warnings.warn("the symbolic pass needs up to %.2f GiB per sample, more than the memory budget of %.2f GiB; "
+                          "running one sample at a time" % (per_sample / 2 ** 30, budget / 2 ** 30), stacklevel=3)
+        if chunk >= B:
+            return self._symbolic_chunk(inputs, C, slice(None))
+        lo, up = [], []
+        for start in range(0, B, chunk):
+            l, u = self._symbolic_chunk(inputs, C, slice(start, start + chunk))
+            lo.append(l)
+            up.append(u)
+        return torch.cat(lo), torch.cat(up)
+
+    def _symbolic_chunk(self, inputs, C, rows):
+        part = InputSet.__new__(InputSet)
+        part.x, part.norm = inputs.x[rows], inputs.norm
+        part.eps = inputs.eps.expand_as(inputs.x)[rows] if inputs.eps.dim() > 0 else inputs.eps
+        part.lower, part.upper = inputs.lower[rows], inputs.upper[rows]
+        state, input_rows = part.symbolic()
+        sp = SymbolicPass(self.ops, input_rows, part.norm)
+        states = [state]
+        last_use = _last_use(self.nodes)
+        for idx, node in enumerate(self.nodes[1:], start=1):
+            states.append(node.layer.symbolic(sp, *[states[i] for i in node.inputs]))
+            for i in node.inputs:
+                if last_use[i] == idx:
+                    states[i] = None  # free generators nobody reads again
+        out = states[-1]
+        center, gens = out.center, out.gens
+        if C is not None:
+            spec = C[rows].to(center.dtype)
+            center = torch.einsum("bsn,bn->bs", spec, center.flatten(1))
+            gens = torch.einsum("bsn,brn->brs", spec, gens.flatten(2))
+            radius = sp.ops.generator_radius(gens, input_rows, part.norm)
+        else:
+            radius = sp.radius(out)
+        return center - radius, center + radius
+
+    def _symbolic_bytes_per_sample(self, x):
+        """An upper bound on the generator bytes of one sample: every neuron of
+        every earlier ReLU counted as unstable (a new row each). With autograd
+        every layer's generators stay alive; without, about three at a time."""
+        rows = x[0].numel()
+        sizes = []
+        for node in self.nodes[1:]:
+            n = _numel(node.layer.out_shape)
+            if isinstance(node.layer, ReLU):
+                rows += n
+            sizes.append(rows * n * x.element_size())
+        keep = torch.is_grad_enabled() and any(p.requires_grad for p in self.model.parameters())
+        return sum(sizes) if keep else 3 * max(sizes)
+
+    def _budget(self, x):
+        return self.memory_budget if self.memory_budget is not None else default_memory_budget(x.device)
+
+
+def _spec_box(box, C):
+    """C @ y over a box: C c -/+ |C| r."""
+    C = C.to(box.center.dtype)
+    c, r = box.center.flatten(1).unsqueeze(2), box.radius.flatten(1).unsqueeze(2)
+    from .layers import Box
+    return Box(torch.bmm(C, c).squeeze(2), torch.bmm(C.abs(), r).squeeze(2))
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _last_use(nodes):
+    last = {}
+    for idx, node in enumerate(nodes):
+        for i in node.inputs:
+            last[i] = idx
+    return last
