@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_auto_lirpa.sh
+export MIXTRAIN_AUTO_LIRPA="$PWD/.auto_lirpa"
 bash scripts/build_cmake.sh build-cmake > build-cmake.log 2>&1 || { tail -40 build-cmake.log; exit 1; }
 export MIXTRAIN_CMAKE_LIB="$PWD/build-cmake/libmixtrain_ops.so"
 # A CUDA torch plus nvcc means the CUDA kernels must have been built.

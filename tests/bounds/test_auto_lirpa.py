@@ -1,0 +1,73 @@
+"""IBP and CROWN-IBP bounds equal, to float32 rounding, those of an
+independent implementation: auto_LiRPA 0.3 (scripts/setup_auto_lirpa.sh puts
+it in .auto_lirpa/; the test command sets MIXTRAIN_AUTO_LIRPA and then
+requires it). The networks are built here, fresh and random, not taken from
+mixtrain_cuda.models."""
+import os
+import sys
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mixtrain_cuda.bounds import BoundedModule, margin_spec
+
+_path = os.environ.get("MIXTRAIN_AUTO_LIRPA", os.path.join(os.path.dirname(__file__), "..", "..", ".auto_lirpa"))
+if os.path.isdir(_path) and _path not in sys.path:
+    sys.path.append(_path)
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import auto_LiRPA
+        from auto_LiRPA.perturbations import PerturbationLpNorm
+except ImportError:
+    if os.environ.get("MIXTRAIN_AUTO_LIRPA"):
+        raise  # the test command installed it: its absence is a failure
+    pytest.skip("auto_LiRPA not installed (bash scripts/setup_auto_lirpa.sh)", allow_module_level=True)
+
+
+class _Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(c, c, 3, 1, 1), nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x):
+        return torch.relu(self.b(torch.relu(self.a(x))) + x)
+
+
+NETS = {
+    "mlp": lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 40), nn.ReLU(), nn.Linear(40, 30), nn.ReLU(),
+                                 nn.Linear(30, 10)),
+    "conv": lambda: nn.Sequential(nn.Conv2d(1, 8, 4, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 1, 1), nn.ReLU(),
+                                  nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 10)),
+    "residual": lambda: nn.Sequential(nn.Conv2d(1, 4, 3, 1, 1), nn.ReLU(), _Block(4), nn.Flatten(),
+                                      nn.Linear(4 * 8 * 8, 10)),
+}
+
+
+def lirpa_bounds(model, x, eps, method, C):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bm = auto_LiRPA.BoundedModule(model, torch.empty_like(x), bound_opts={"conv_mode": "matrix"})
+        ptb = PerturbationLpNorm(norm=float("inf"), eps=eps, x_L=(x - eps).clamp(0, 1), x_U=(x + eps).clamp(0, 1))
+        bt = auto_LiRPA.BoundedTensor(x, ptb)
+        return bm.compute_bounds(x=(bt,), method=method, C=C)
+
+
+@pytest.mark.parametrize("net", list(NETS))
+@pytest.mark.parametrize("method, theirs", [("ibp", "IBP"), ("crown-ibp", "CROWN-IBP")])
+@pytest.mark.parametrize("spec", [False, True])
+def test_bounds_equal_auto_lirpa(net, method, theirs, spec):
+    torch.manual_seed(hash((net, method, spec)) % 1000)
+    model = NETS[net]().eval()
+    x = torch.rand(5, 1, 8, 8)
+    eps = 0.03
+    C = margin_spec(torch.tensor([0, 3, 5, 7, 9]), 10) if spec else None
+    want = lirpa_bounds(model, x, eps, theirs, C)
+    got = BoundedModule(model).compute_bounds(x, eps, method, C=C)
+    for g, w in zip(got, want):
+        scale = w.abs().max().item() + 1
+        torch.testing.assert_close(g, w, rtol=0, atol=2e-5 * scale)
+    # and the bounds are not trivially equal: many ReLUs are unstable
+    assert (got[1] - got[0]).min() > 1e-3

@@ -1,0 +1,147 @@
+"""The fused path against the pure-PyTorch engine path, tightness relations
+between the methods, gradients, chunking and errors."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mixtrain_cuda.bounds import BoundedModule, UnsupportedLayerError, margin_spec
+
+from . import nets
+
+METHODS = ["ibp", "symbolic", "crown-ibp", "crown"]
+
+
+@pytest.mark.parametrize("net", list(nets.NETS))
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_equals_reference_engine(net, method, dtype):
+    model = nets.make(net, seed=1, dtype=dtype)
+    x = nets.inputs(net, 3, seed=1, dtype=dtype)
+    y = torch.tensor([0, 2, 4])
+    C = margin_spec(y, 5).to(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    for spec in (None, C):
+        got = BoundedModule(model).compute_bounds(x, 0.05, method, C=spec)
+        want = BoundedModule(model, reference=True).compute_bounds(x, 0.05, method, C=spec)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, **tol)
+
+
+def test_tightness_relations():
+    """crown is at least as tight as crown-ibp (its intermediate bounds are
+    IBP's intersected with backward ones); symbolic and crown-ibp are no
+    looser than IBP in the large majority of cases (fractions printed)."""
+    counts = {"crown>=crown-ibp": 0, "symbolic>=ibp": 0, "crown-ibp>=ibp": 0}
+    total = 0
+    for seed in range(12):
+        for net in ("mlp", "conv", "residual"):
+            model = nets.make(net, seed=seed)
+            x = nets.inputs(net, 4, seed=seed)
+            bm = BoundedModule(model)
+            lb = {m: bm.compute_bounds(x, 0.02, m)[0] for m in METHODS}
+            n = lb["ibp"].numel()
+            total += n
+            counts["crown>=crown-ibp"] += int((lb["crown"] >= lb["crown-ibp"] - 1e-9).sum())
+            counts["symbolic>=ibp"] += int((lb["symbolic"] >= lb["ibp"] - 1e-9).sum())
+            counts["crown-ibp>=ibp"] += int((lb["crown-ibp"] >= lb["ibp"] - 1e-9).sum())
+    fractions = {k: v / total for k, v in counts.items()}
+    print("tightness over %d output bounds: %s" % (total, fractions))
+    assert fractions["crown>=crown-ibp"] >= 0.99
+    assert fractions["symbolic>=ibp"] >= 0.9
+    assert fractions["crown-ibp>=ibp"] >= 0.75
+
+
+def test_symbolic_is_exact_on_a_linear_network():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 7), nn.Linear(7, 3)).double()
+    x = torch.rand(2, 1, 4, 4, dtype=torch.float64) * 0.5 + 0.25
+    lb, ub = BoundedModule(model).compute_bounds(x, 0.1, "symbolic")
+    W = model[2].weight @ model[1].weight
+    center = model(x)
+    torch.testing.assert_close(ub - center, (W.abs().sum(1) * 0.1).expand(2, 3))
+    torch.testing.assert_close(center - lb, (W.abs().sum(1) * 0.1).expand(2, 3))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradients_reach_every_weight(method):
+    model = nets.make("residual", seed=4, dtype=torch.float32).train()
+    x = nets.inputs("residual", 3, seed=4, dtype=torch.float32)
+    lb, ub = BoundedModule(model).compute_bounds(x, 0.05, method)
+    (ub - 0.5 * lb).sum().backward()  # the width alone would not depend on the last bias
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_symbolic_chunks_give_the_same_bounds():
+    model = nets.make("conv", seed=6)
+    x = nets.inputs("conv", 5, seed=6)
+    whole = BoundedModule(model).compute_bounds(x, 0.05, "symbolic")
+    with pytest.warns(UserWarning, match="one sample at a time"):
+        chunked = BoundedModule(model, memory_budget=1).compute_bounds(x, 0.05, "symbolic")
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b)
+    crown = BoundedModule(model).compute_bounds(x, 0.05, "crown")
+    crown_chunked = BoundedModule(model, memory_budget=20000).compute_bounds(x, 0.05, "crown")
+    for a, b in zip(crown, crown_chunked):
+        torch.testing.assert_close(a, b)
+
+
+def test_eps_zero_gives_the_output():
+    model = nets.make("residual", seed=7)
+    x = nets.inputs("residual", 2, seed=7)
+    for method in METHODS:
+        lb, ub = BoundedModule(model).compute_bounds(x, 0.0, method)
+        torch.testing.assert_close(lb, model(x).detach())
+        torch.testing.assert_close(ub, model(x).detach())
+
+
+def test_per_sample_eps_and_empty_batch():
+    model = nets.make("mlp")
+    x = nets.inputs("mlp", 3)
+    eps = torch.tensor([0.0, 0.05, 0.1], dtype=x.dtype).reshape(3, 1, 1, 1)
+    lb, ub = BoundedModule(model).compute_bounds(x, eps, "crown-ibp")
+    torch.testing.assert_close(lb[0], model(x[:1])[0].detach())
+    assert ((ub - lb)[2] > (ub - lb)[1]).all()
+    lb, ub = BoundedModule(model).compute_bounds(x[:0], 0.1, "ibp")
+    assert lb.shape == (0, 5) and ub.shape == (0, 5)
+
+
+class _Sigmoidal(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (nn.Sequential(nn.Flatten(), nn.Linear(16, 4), nn.MaxPool1d(2)), "MaxPool1d"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(16, 4), nn.Sigmoid()), "Sigmoid"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(16, 4), _Sigmoidal()), "sigmoid"),
+])
+def test_unsupported_layers_are_named(bad, match):
+    with pytest.raises(UnsupportedLayerError, match=match) as e:
+        BoundedModule(bad)
+    assert "supported" in str(e.value)
+
+
+def test_bad_arguments_give_clear_errors():
+    model = nets.make("mlp")
+    bm = BoundedModule(model)
+    x = nets.inputs("mlp", 2)
+    with pytest.raises(ValueError, match="eps"):
+        bm.compute_bounds(x, -0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        bm.compute_bounds(torch.full_like(x, float("nan")), 0.1)
+    with pytest.raises(ValueError, match="method"):
+        bm.compute_bounds(x, 0.1, "deeppoly")
+    with pytest.raises(ValueError, match="norm"):
+        bm.compute_bounds(x, 0.1, norm=1)
+    with pytest.raises(ValueError, match="batch dimension"):
+        bm.compute_bounds(x[0, 0, 0], 0.1)
+    with pytest.raises(ValueError, match="C must be"):
+        bm.compute_bounds(x, 0.1, C=torch.zeros(3, 2, 5, dtype=x.dtype))
+    with pytest.raises(ValueError, match="x_min"):
+        bm.compute_bounds(x, 0.1, x_min=1.0, x_max=0.0)
+    with pytest.raises(RuntimeError):
+        bm.compute_bounds(torch.rand(2, 1, 5, 5, dtype=x.dtype), 0.1)  # wrong input shape: the layer says so
+    with pytest.raises(TypeError, match="floating"):
+        bm.compute_bounds(torch.zeros(2, 1, 4, 4, dtype=torch.long), 0.1)
