@@ -1,7 +1,7 @@
 """The `mixtrain` command line (also `python -m mixtrain_cuda`).
 
 Subcommands so far: `info` (how the library was built) and `bench` (the fused
-ops against their pure-PyTorch reference). Training, certification and attacks
+ops, or whole bound passes with --bounds, against their pure-PyTorch reference). Training, certification and attacks
 arrive with the bound engine and the training loop.
 """
 import argparse
@@ -55,9 +55,14 @@ def cmd_bench(args):
     def progress(i, n, name):
         print("  [%d/%d] %s" % (i + 1, n, name), file=sys.stderr, flush=True)
 
-    result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
-                       progress=progress, only=args.only)
-    print(bench.format_table(result))
+    if args.bounds:
+        from . import bench_bounds
+        result = bench_bounds.run(args.device, quick=args.quick, only=args.only, progress=progress)
+        print(bench_bounds.format_table(result))
+    else:
+        result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
+                           progress=progress, only=args.only)
+        print(bench.format_table(result))
     if args.json:
         result.update(device=device_name(args.device), device_kind=torch.device(args.device).type,
                       date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -78,6 +83,9 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--quick", action="store_true", help="a few cases only (the demo)")
     p.add_argument("--compiled-reference", action="store_true", help="also time torch.compile(reference)")
+    p.add_argument("--bounds", action="store_true",
+                   help="time whole bound passes (points/s of each method on the MixTrain nets and CNN7, fused vs "
+                        "the pure-PyTorch engine) instead of single ops; float32")
     p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d)")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)

@@ -1,0 +1,41 @@
+"""Whole bound passes: each method on the MixTrain networks and CNN7
+(mixtrain_cuda/bench_bounds.py's cases), fused ops against the pure-PyTorch
+engine path, forward and forward+backward, on CPU and CUDA when present.
+
+    .venv/bin/python -m pytest benchmarks/bench_bounds.py [-k "mnist_small and symbolic"]
+
+Each group is one (network, method, batch, pass); compare its two rows.
+extra_info has the batch, so points/s = batch / median.
+"""
+import pytest
+import torch
+
+from mixtrain_cuda import bench
+from mixtrain_cuda.bench_bounds import CASES, _pass
+from mixtrain_cuda.bounds import BoundedModule
+from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model
+
+from .conftest import DEVICES
+
+IDS = ["%s_%s_B%d" % c for c in CASES]
+
+
+@pytest.mark.parametrize("engine", ["fused", "reference"])
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwd_bwd"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("device", DEVICES)
+def bench_bound_pass(benchmark, device, case, backward, engine):
+    net, method, batch = case
+    torch.manual_seed(0)
+    model = get_model(net).to(device).eval()
+    x = torch.rand(batch, *INPUT_SHAPES[net], device=device)
+    y = torch.randint(0, NUM_CLASSES[net], (batch,), device=device)
+    eps = 0.1 if net.startswith("mnist") else 2.0 / 255
+    fn = _pass(BoundedModule(model, reference=engine == "reference"), x, y, eps, method, backward)
+
+    def run():
+        fn()
+        bench.sync(device)
+    benchmark.group = "%s %s %s B=%d %s" % (device, net, method, batch, "fwd+bwd" if backward else "fwd")
+    benchmark.extra_info.update(batch=batch, eps=eps)
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)

@@ -1,0 +1,98 @@
+"""Bound-pass throughput: points per second of each method on the MixTrain
+networks and CNN7, forward and forward+backward, fused ops against the
+pure-PyTorch engine path (`BoundedModule(reference=True)`) in the same run;
+peak memory on CUDA. Shared by `mixtrain bench --bounds` and benchmarks/."""
+
+import torch
+
+from .bench import median_seconds, sync
+from .bounds import BoundedModule, margin_spec
+from .models import INPUT_SHAPES, NUM_CLASSES, get_model
+
+# (network, method, batch): batches as the methods are used -- IBP and
+# CROWN-IBP on training batches, symbolic on MixTrain's k = 10 sampled points,
+# CROWN for certification of the small nets.
+CASES = [
+    ("mnist_small", "ibp", 64), ("mnist_small", "crown-ibp", 64), ("mnist_small", "symbolic", 10),
+    ("mnist_small", "crown", 8),
+    ("mnist_large", "ibp", 64), ("mnist_large", "crown-ibp", 64), ("mnist_large", "symbolic", 10),
+    ("cifar_small", "ibp", 64), ("cifar_small", "crown-ibp", 64), ("cifar_small", "symbolic", 2),
+    ("cifar_large", "ibp", 64), ("cifar_large", "crown-ibp", 32),
+    ("cifar_resnet", "ibp", 64), ("cifar_resnet", "crown-ibp", 32),
+    ("imagenet200_resnet", "ibp", 32), ("imagenet200_resnet", "crown-ibp", 8),
+    ("cnn7", "ibp", 64), ("cnn7", "crown-ibp", 16),
+]
+QUICK = [("mnist_small", "ibp", 64), ("mnist_small", "crown-ibp", 64), ("mnist_small", "symbolic", 10)]
+
+
+def _pass(bm, x, y, eps, method, backward):
+    C = margin_spec(y, bm.model(x[:1]).shape[1]).to(x.dtype)
+
+    def run():
+        if backward:
+            lb, _ = bm.compute_bounds(x, eps, method, C=C)
+            lb.sum().backward()
+        else:
+            with torch.no_grad():
+                bm.compute_bounds(x, eps, method, C=C)
+    return run
+
+
+def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0):
+    rows = []
+    cases = QUICK if quick else CASES
+    cases = [c for c in cases if only is None or only in "%s %s" % (c[0], c[1])]
+    for i, (net, method, batch) in enumerate(cases):
+        if progress:
+            progress(i, len(cases), "%s %s B=%d" % (net, method, batch))
+        torch.manual_seed(0)
+        model = get_model(net).to(device).eval()
+        x = torch.rand(batch, *INPUT_SHAPES[net], device=device)
+        y = torch.randint(0, NUM_CLASSES[net], (batch,), device=device)
+        eps = 2.0 / 255 if net not in ("mnist_small", "mnist_large") else 0.1
+        row = dict(net=net, method=method, batch=batch, eps=eps)
+        for engine in (("fused", "reference") if reference else ("fused",)):
+            bm = BoundedModule(model, reference=engine == "reference")
+            for backward in (False, True):
+                key = "%s_%s" % (engine, "fwd_bwd" if backward else "fwd")
+                fn = _pass(bm, x, y, eps, method, backward)
+                if device != "cpu":
+                    torch.cuda.reset_peak_memory_stats()
+                row[key + "_s"] = median_seconds(fn, device, budget=budget)
+                row[key + "_points_per_s"] = batch / row[key + "_s"]
+                if device != "cpu":
+                    sync(device)
+                    row[key + "_peak_bytes"] = torch.cuda.max_memory_allocated()
+                model.zero_grad(set_to_none=True)
+        rows.append(row)
+    return dict(rows=rows)
+
+
+def format_table(result):
+    head = ["network", "method", "B", "fwd pts/s", "ref fwd pts/s", "speedup", "fwd+bwd pts/s", "ref fwd+bwd pts/s",
+            "speedup"]
+    lines = []
+    for r in result["rows"]:
+        line = [r["net"], r["method"], str(r["batch"]), "%.1f" % r["fused_fwd_points_per_s"]]
+        if "reference_fwd_s" in r:
+            line += ["%.1f" % r["reference_fwd_points_per_s"], "%.2fx" % (r["reference_fwd_s"] / r["fused_fwd_s"])]
+        else:
+            line += ["-", "-"]
+        line.append("%.1f" % r["fused_fwd_bwd_points_per_s"])
+        if "reference_fwd_bwd_s" in r:
+            line += ["%.1f" % r["reference_fwd_bwd_points_per_s"],
+                     "%.2fx" % (r["reference_fwd_bwd_s"] / r["fused_fwd_bwd_s"])]
+        else:
+            line += ["-", "-"]
+        if "fused_fwd_peak_bytes" in r:
+            line.append("%.0f MiB" % (r["fused_fwd_bwd_peak_bytes"] / 2 ** 20))
+        lines.append(line)
+    if any("fused_fwd_peak_bytes" in r for r in result["rows"]):
+        head.append("peak (fwd+bwd)")
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+    return "\n".join(out)
+
+
+__all__ = ["CASES", "QUICK", "run", "format_table"]
