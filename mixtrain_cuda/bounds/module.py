@@ -9,7 +9,7 @@ from . import _ops
 from .backward import backward_bounds, identity_spec
 from .graph import trace
 from .inputs import InputSet, parse_norm
-from .layers import BatchNorm, Linear, ReLU, SymbolicPass
+from .layers import BatchNorm, Box, Linear, ReLU, SymbolicPass
 
 METHODS = ("ibp", "symbolic", "crown-ibp", "crown")
 BN_STATS = ("clean", "midpoint")
@@ -126,8 +126,6 @@ class BoundedModule(nn.Module):
                 bn.stats = None
             if live_bn:  # midpoint: an IBP pass where each BatchNorm takes the center's statistics
                 self._ibp_pass(inputs, midpoint_stats=True)
-        if self.ops is _ops.fused:
-            pass
 
     def _clean_forward(self, x, record_shapes):
         values = [x]
@@ -220,7 +218,7 @@ class BoundedModule(nn.Module):
                     up.append(u)
                 lower = torch.maximum(torch.cat(lo, 1).reshape(B, *shape), box.lower)
                 upper = torch.minimum(torch.cat(up, 1).reshape(B, *shape), box.upper)
-                box = type(box)((upper + lower) / 2, (upper - lower) / 2)
+                box = Box((upper + lower) / 2, (upper - lower) / 2)
             if isinstance(node.layer, ReLU):
                 seen_relu = True
             boxes.append(box)
@@ -292,7 +290,6 @@ def _spec_box(box, C):
     """C @ y over a box: C c -/+ |C| r."""
     C = C.to(box.center.dtype)
     c, r = box.center.flatten(1).unsqueeze(2), box.radius.flatten(1).unsqueeze(2)
-    from .layers import Box
     return Box(torch.bmm(C, c).squeeze(2), torch.bmm(C.abs(), r).squeeze(2))
 
 
