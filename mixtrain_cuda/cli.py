@@ -1,8 +1,9 @@
 """The `mixtrain` command line (also `python -m mixtrain_cuda`).
 
-Subcommands so far: `info` (how the library was built) and `bench` (the fused
-ops, or whole bound passes with --bounds, against their pure-PyTorch reference). Training, certification and attacks
-arrive with the bound engine and the training loop.
+Subcommands: `train` (MixTrain and its baselines), `certify` and `attack` (a
+trained checkpoint), `bench` (the fused ops, or whole bound passes with
+--bounds, against their pure-PyTorch reference) and `info` (how the library
+was built).
 """
 import argparse
 import datetime
@@ -89,6 +90,9 @@ def main(argv=None):
     p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d)")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)
+    from .cli_train import add_eval_parsers, add_train_parser
+    add_train_parser(sub)
+    add_eval_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

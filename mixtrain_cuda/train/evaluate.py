@@ -1,0 +1,75 @@
+"""Clean, verified and PGD accuracy of a model on tensors, in batches."""
+import math
+
+import torch
+
+from ..bounds import BoundedModule
+from ..bounds.certify import margin_spec
+
+
+def _batches(n, batch_size):
+    for i in range(0, n, batch_size):
+        yield slice(i, min(i + batch_size, n))
+
+
+def predict(model, X, batch_size=1000, device="cpu"):
+    out = []
+    with torch.no_grad():
+        for s in _batches(len(X), batch_size):
+            out.append(model(X[s].to(device)).argmax(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def parse_methods(methods):
+    """"crown-ibp" or "ibp,crown-ibp" or a list: a point is verified when any of
+    them verifies it (each is sound, so their union is sound)."""
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    return list(methods)
+
+
+def verify(model, X, Y, eps, methods="crown-ibp", norm=math.inf, batch_size=256, device="cpu", x_min=0.0,
+           x_max=1.0, progress=None):
+    """bool [N]: verified by any of `methods`, tried in the order given on the
+    points still unverified (list the cheap ones first). Points the model
+    misclassifies are never verified (their margin bound is negative).
+    progress(method, points done, points for this method) is called per batch.
+    Returns (verified, per-method counts of points each method verified first)."""
+    methods = parse_methods(methods)
+    bm = model if isinstance(model, BoundedModule) else BoundedModule(model)
+    n_classes = None
+    verified = torch.zeros(len(X), dtype=torch.bool)
+    first = {}
+    with torch.no_grad():
+        pred = predict(bm.model, X, batch_size=max(batch_size, 256), device=device)
+        todo = (pred == Y).nonzero().flatten()
+        for method in methods:
+            hits = 0
+            idx_list = todo.tolist()
+            for s in _batches(len(idx_list), batch_size):
+                idx = torch.tensor(idx_list[s], dtype=torch.long)
+                x, y = X[idx].to(device), Y[idx].to(device)
+                if n_classes is None:
+                    n_classes = bm.model(x[:1]).shape[1]
+                C = margin_spec(y, n_classes).to(x.dtype)
+                lb, _ = bm.compute_bounds(x, eps, method, norm, C, x_min, x_max)
+                ok = (lb > 0).all(1).cpu()
+                verified[idx[ok]] = True
+                hits += int(ok.sum())
+                if progress is not None:
+                    progress(method, len(idx), len(idx_list))
+            first[method] = hits
+            todo = todo[~verified[todo]]
+    return verified, first
+
+
+def pgd_robust(model, X, Y, eps, norm=math.inf, steps=20, restarts=1, batch_size=500, device="cpu", seed=0):
+    """bool [N]: True where PGD found no adversarial example."""
+    from ..attacks import pgd_accuracy
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    for s in _batches(len(X), batch_size):
+        torch.manual_seed(int(torch.randint(0, 2 ** 31 - 1, (), generator=g)))  # PGD's random starts
+        out.append(pgd_accuracy(model, X[s].to(device), Y[s].to(device), eps, norm=norm, steps=steps,
+                                restarts=restarts).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
