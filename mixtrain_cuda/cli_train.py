@@ -63,11 +63,18 @@ def add_train_parser(sub):
     g.add_argument("--lr-gamma", type=float, default=d.lr_gamma)
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--grad-clip", type=float, default=d.grad_clip, help="max gradient norm (0: off)")
+    g.add_argument("--dual-bn", default=d.dual_bn, choices=("none", "stats", "affine"),
+                   help="dual BatchNorm (Xie & Yuille): separate running statistics (stats), and weights too "
+                        "(affine), for the bound pass (default: %(default)s)")
+    g.add_argument("--eval-branch", default=d.eval_branch, choices=("clean", "robust"),
+                   help="with dual BN: the branch that predicts and is certified (default: %(default)s)")
     g.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help="PGD steps per batch for --trainer pgd")
     g = p.add_argument_group("evaluation")
     g.add_argument("--certify-method", default=d.certify_method,
                    help="certifier(s), comma-separated, cheapest first; a point counts when any verifies it "
                         "(default: %(default)s)")
+    g.add_argument("--val-certify-method", default=d.val_certify_method,
+                   help="certifier(s) of the per-epoch validation (default: %(default)s)")
     g.add_argument("--val-size", type=int, default=d.val_size, help="training points held out for validation")
     g.add_argument("--val-eval-size", type=int, default=d.val_eval_size, help="validation points certified per epoch")
     g.add_argument("--pgd-eval-size", type=int, default=d.pgd_eval_size, help="points attacked with PGD per eval")
@@ -114,9 +121,11 @@ def cmd_train(args):
                 warmup_epochs=args.warmup_epochs, ramp_epochs=args.ramp_epochs, eps_schedule=args.eps_schedule,
                 batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                 lr_schedule=args.lr_schedule, lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma,
-                grad_clip=args.grad_clip, pgd_steps=args.pgd_steps, val_size=args.val_size,
+                grad_clip=args.grad_clip, pgd_steps=args.pgd_steps, dual_bn=args.dual_bn,
+                eval_branch=args.eval_branch, val_size=args.val_size,
                 val_eval_size=args.val_eval_size, certify_method=args.certify_method,
-                pgd_eval_size=args.pgd_eval_size, test_size=args.test_size, train_size=args.train_size, seed=args.seed, device=args.device,
+                val_certify_method=args.val_certify_method, pgd_eval_size=args.pgd_eval_size,
+                test_size=args.test_size, train_size=args.train_size, seed=args.seed, device=args.device,
                 out_dir=args.out, threads=args.threads, progress=not args.no_progress)
         except ValueError as e:
             print("mixtrain train: %s" % e, file=sys.stderr)
@@ -132,6 +141,10 @@ def _load_model(path, device):
     config = TrainConfig.from_dict(ckpt["config"])
     model = build_model(config, None).to(device)
     model.load_state_dict(ckpt["model"])
+    if config.dual_bn != "none":  # the deployed model is the branch that was evaluated
+        from .train.dual_bn import select_branch
+        select_branch(model, config.eval_branch)
+        print("dual BatchNorm: using the %s branch" % config.eval_branch, file=sys.stderr)
     return model.eval(), config
 
 

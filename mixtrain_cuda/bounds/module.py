@@ -32,9 +32,13 @@ class BoundedModule(nn.Module):
     itself) or "midpoint" (the center of the incoming bounds). memory_budget
     (bytes; default: half the free GPU memory, 2 GiB on the CPU) caps the
     symbolic pass and CROWN's intermediate bounds, which run in chunks that fit.
+    update_running_stats: training-mode BatchNorm layers fold the statistics a
+    bound pass used into their running statistics (momentum as the layer's),
+    as their forward would; dual BatchNorm's robust branch learns its running
+    statistics this way.
     """
 
-    def __init__(self, model, reference=False, bn_stats="clean", memory_budget=None):
+    def __init__(self, model, reference=False, bn_stats="clean", memory_budget=None, update_running_stats=False):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError("BoundedModule wraps an nn.Module, got %s" % type(model).__name__)
@@ -45,6 +49,7 @@ class BoundedModule(nn.Module):
         self.ops = _ops.reference if reference else _ops.fused
         self.bn_stats = bn_stats
         self.memory_budget = memory_budget
+        self.update_running_stats = update_running_stats
 
     def forward(self, x):
         return self.model(x)
@@ -77,6 +82,8 @@ class BoundedModule(nn.Module):
         finally:
             for node in self.nodes[1:]:
                 if isinstance(node.layer, BatchNorm):
+                    if self.update_running_stats:
+                        node.layer.update_running_stats()
                     node.layer.stats = None
                 if isinstance(node.layer, ReLU):
                     node.layer.pre_bounds = None

@@ -46,10 +46,15 @@ class TrainConfig:
     grad_clip: float = 10.0
     # PGD training (trainer=pgd)
     pgd_steps: int = 7
+    # dual BatchNorm (Xie & Yuille): none | stats (separate running statistics for
+    # the bound pass) | affine (separate weight and bias too)
+    dual_bn: str = "none"
+    eval_branch: str = "robust"  # with dual BN: the branch that predicts and is certified
     # evaluation
     val_size: int = 5000
     val_eval_size: int = 1000  # validation points evaluated each epoch
-    certify_method: str = "ibp,crown-ibp"
+    certify_method: str = "ibp,crown-ibp"  # the final certification on the test split
+    val_certify_method: str = "ibp,crown-ibp"  # each epoch's validation (keep it cheap)
     pgd_eval_size: int = 200
     pgd_eval_steps: int = 20
     train_size: int = None  # use only this many training points (quick runs; None: all)
@@ -75,6 +80,8 @@ class TrainConfig:
             (self.eps_schedule in EPS_SCHEDULES, "eps_schedule must be one of %s" % (EPS_SCHEDULES,)),
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule must be one of %s" % (LR_SCHEDULES,)),
             (self.optimizer in ("adam", "sgd"), "optimizer must be adam or sgd, got %r" % self.optimizer),
+            (self.dual_bn in ("none", "stats", "affine"), "dual_bn must be none, stats or affine"),
+            (self.eval_branch in ("clean", "robust"), "eval_branch must be clean or robust"),
             (self.eps >= 0 and self.eps_train >= 0, "eps must be >= 0"),
             (self.norm in (math.inf, 2, 2.0), "norm must be inf or 2"),
             (self.k >= 1, "k must be >= 1, got %s" % self.k),

@@ -17,6 +17,7 @@ import torch
 from . import distributed as dist_utils
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
+from .dual_bn import convert_dual_bn, use_branch
 from .evaluate import predict, pgd_robust, verify
 from .metrics import MetricsLog, format_table, plot_metrics
 from .mixing import make_mixing
@@ -66,7 +67,10 @@ def _tensors(ds):
 def build_model(config, num_classes):
     from ..models import get_model
     torch.manual_seed(config.seed)
-    return get_model(config.model)
+    model = get_model(config.model)
+    if config.dual_bn != "none":
+        model = convert_dual_bn(model, affine=config.dual_bn == "affine")
+    return model
 
 
 class Trainer:
@@ -183,10 +187,16 @@ class Trainer:
                 "train_acc": sums["correct"] / max(sums["seen"], 1), "eps": self._eps(epoch + 1 - 1e-9),
                 "lr": self.opt.param_groups[0]["lr"]}
 
-    def evaluate(self, X, Y, n_verify, n_pgd, desc="val"):
-        """clean, verified (at the target eps, the config's certifier) and PGD accuracy."""
+    def evaluate(self, X, Y, n_verify, n_pgd, desc="val", methods=None):
+        """clean, verified (at the target eps, with `methods`) and PGD accuracy."""
         c = self.cfg
+        methods = methods or c.val_certify_method
         self.model.eval()
+        with use_branch(self.model, c.eval_branch):
+            return self._evaluate(X, Y, n_verify, n_pgd, desc, methods)
+
+    def _evaluate(self, X, Y, n_verify, n_pgd, desc, methods):
+        c = self.cfg
         out = {}
         pred = predict(self.model, X, device=self.device)
         out["clean_acc"] = float((pred == Y).float().mean()) if len(Y) else None
@@ -203,7 +213,7 @@ class Trainer:
                     bars.append((method, _progress_bar(total, "certify %s (%s)" % (desc, method), True, "pt")))
                 if bars[-1][1] is not None:
                     bars[-1][1].update(done)
-            ok, first = verify(self.model, X[:n_verify], Y[:n_verify], c.eps, c.certify_method, c.norm,
+            ok, first = verify(self.model, X[:n_verify], Y[:n_verify], c.eps, methods, c.norm,
                                device=self.device, progress=progress)
             if bars and bars[-1][1] is not None:
                 bars[-1][1].close()
@@ -262,14 +272,16 @@ class Trainer:
         c = self.cfg
         t0 = time.time()
         n_test = len(self.Xte) if c.test_size is None else min(c.test_size, len(self.Xte))
-        test = self.evaluate(self.Xte[:n_test], self.Yte[:n_test], n_test, c.pgd_eval_size, "test") if n_test else {}
+        test = (self.evaluate(self.Xte[:n_test], self.Yte[:n_test], n_test, c.pgd_eval_size, "test", c.certify_method)
+                if n_test else {})
         cert_time = time.time() - t0
         summary = {"config": c.to_dict(), "epochs": c.epochs, "train_time_s": round(self.elapsed, 1),
                    "certify_time_s": round(cert_time, 1), "test_n": n_test,
                    "test_clean_acc": test.get("clean_acc"), "test_verified_acc": test.get("verified_acc"),
                    "test_verified_by": test.get("verified_by"), "test_pgd_acc": test.get("pgd_acc"),
                    "test_pgd_n": test.get("pgd_n"), "certifier": c.certify_method, "eps": c.eps,
-                   "final_alpha": self.mixing.alpha}
+                   "final_alpha": self.mixing.alpha,
+                   "branch": c.eval_branch if c.dual_bn != "none" else None}
         import json
         with open(os.path.join(c.out_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
@@ -286,6 +298,8 @@ class Trainer:
                      n_test, c.eps, "L-inf" if c.norm == math.inf else "L2", _pct(summary["test_clean_acc"]),
                      _pct(summary["test_verified_acc"]), c.certify_method, _pct(summary["test_pgd_acc"]),
                      summary["test_pgd_n"]))
+        if c.dual_bn != "none":
+            self.log("dual BatchNorm (%s): the %s branch predicted and was certified" % (c.dual_bn, c.eval_branch))
         self.log("time: training %.0f s, final certification %.0f s; outputs in %s%s" % (
             self.elapsed, cert_time, c.out_dir, " (metrics.png)" if plot else ""))
         return summary

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..bounds import BoundedModule
 from ..bounds.certify import margin_spec, robust_cross_entropy
+from .dual_bn import has_dual_bn, use_branch
 
 
 def sample_points(batch, k, replacement, generator):
@@ -20,11 +21,18 @@ def sample_points(batch, k, replacement, generator):
 
 
 class Objective(nn.Module):
-    def __init__(self, model, method="crown-ibp", norm=math.inf, num_classes=10, bn_stats="clean"):
+    def __init__(self, model, method="crown-ibp", norm=math.inf, num_classes=10):
         super().__init__()
         self.model = model
+        self.dual = has_dual_bn(model)
+        # With dual BatchNorm the bound pass runs the robust branch, on the
+        # statistics of the interval midpoints, which it also tracks; without,
+        # it uses the clean batch's statistics (MixTrain's bound pass sees only
+        # k points, whose own statistics would be meaningless).
+        bounded = (BoundedModule(model, bn_stats="midpoint", update_running_stats=True) if self.dual
+                   else BoundedModule(model, bn_stats="clean"))
         # Not a registered submodule: its parameters are the model's own.
-        object.__setattr__(self, "bounded", BoundedModule(model, bn_stats=bn_stats))
+        object.__setattr__(self, "bounded", bounded)
         self.method, self.norm, self.num_classes = method, norm, num_classes
 
     def forward(self, x, y, robust_idx, eps, w_clean, w_robust, x_adv=None):
@@ -38,7 +46,8 @@ class Objective(nn.Module):
         if robust_idx is not None and eps > 0 and w_robust > 0:
             xr, yr = x[robust_idx], y[robust_idx]
             C = margin_spec(yr, self.num_classes).to(x.dtype)
-            lb, _ = self.bounded.compute_bounds(xr, eps, self.method, self.norm, C, clean_batch=x)
+            with use_branch(self.model, "robust"):
+                lb, _ = self.bounded.compute_bounds(xr, eps, self.method, self.norm, C, clean_batch=x)
             robust = robust_cross_entropy(lb, yr)
             loss = loss + w_robust * robust
         return loss, logits, clean, robust

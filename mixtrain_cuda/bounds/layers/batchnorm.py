@@ -58,7 +58,22 @@ class BatchNorm(ChannelAffine):
 
     def batch_stats(self, x):
         dims = [0] + list(range(2, x.dim()))
+        self.count = x.numel() // x.shape[1]
         return x.mean(dims), x.var(dims, unbiased=False)
+
+    def update_running_stats(self):
+        """Folds this pass's batch statistics into the running ones, as
+        nn.BatchNorm's own forward does (unbiased variance, the layer's momentum)."""
+        m = self.module
+        if self.stats is None or not m.training or not m.track_running_stats or m.running_mean is None:
+            return
+        mean, var = (t.detach() for t in self.stats)
+        n = getattr(self, "count", 2)
+        with torch.no_grad():
+            m.num_batches_tracked += 1
+            momentum = m.momentum if m.momentum is not None else 1.0 / float(m.num_batches_tracked)
+            m.running_mean.mul_(1 - momentum).add_(momentum * mean)
+            m.running_var.mul_(1 - momentum).add_(momentum * var * n / max(n - 1, 1))
 
     def forward(self, x):
         if self.uses_batch_stats() and self.stats is None:
