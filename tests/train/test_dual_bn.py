@@ -89,3 +89,8 @@ def test_training_with_dual_bn_and_certifying_the_branch(tmp_path):
     select_branch(model, "robust")
     assert torch.equal(_bn(model).running_mean, ckpt["model"][[k for k in ckpt["model"]
                                                               if k.endswith("robust_running_mean")][0]])
+    # The command line's loader deploys the evaluated branch.
+    from mixtrain_cuda.cli_train import _load_model
+    loaded, config = _load_model(os.path.join(cfg.out_dir, "checkpoint.pt"), "cpu")
+    assert config.dual_bn == "affine"
+    assert torch.equal(_bn(loaded).running_mean, _bn(model).running_mean)
