@@ -286,7 +286,9 @@ class BoundedModule(nn.Module):
             if isinstance(node.layer, ReLU):
                 rows += n
             sizes.append(rows * n * x.element_size())
-        keep = torch.is_grad_enabled() and any(p.requires_grad for p in self.model.parameters())
+        # Autograd keeps every layer's generators when anything upstream needs a
+        # gradient: the weights (training) or x itself (the interval attack).
+        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.model.parameters()))
         return sum(sizes) if keep else 3 * max(sizes)
 
     def _budget(self, x):
