@@ -37,7 +37,10 @@ def wrap(objective, world, device):
         return objective
     from torch.nn.parallel import DistributedDataParallel
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(objective, device_ids=ids)
+    # With dual BatchNorm's separate affine parameters, batches without a bound
+    # pass (warmup, HYDRA's coin) leave the robust weights unused.
+    unused = getattr(objective, "dual", False)
+    return DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=unused)
 
 
 def broadcast_object(obj, world):

@@ -63,3 +63,18 @@ def test_torchrun_two_cpu_processes(tmp_path):
     import torch
     ckpt = torch.load(os.path.join(out, "checkpoint.pt"), weights_only=False)
     assert ckpt["world_size"] == 2
+
+
+def test_torchrun_dual_bn_with_warmup(tmp_path):
+    """Warmup batches leave the robust branch's weights unused: DDP must cope."""
+    out = str(tmp_path / "ddp-bn")
+    args = [a for a in QUICK]
+    args[args.index("synthetic_mnist")] = "synthetic_cifar10"
+    args[args.index("--warmup-epochs") + 1] = "0.5"
+    args[args.index("--epochs") + 1] = "1"
+    args[args.index("--train-size") + 1] = "128"
+    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+          "mixtrain_cuda", "train", "--out", out, "--model", "basicblock_net", "--dual-bn", "affine", "--bound", "ibp"]
+         + args)
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["branch"] == "robust"
