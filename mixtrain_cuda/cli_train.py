@@ -139,7 +139,7 @@ def _load_model(path, device):
     from .train.loop import build_model
     ckpt = load_checkpoint(path, map_location=device)
     config = TrainConfig.from_dict(ckpt["config"])
-    model = build_model(config, None).to(device)
+    model = build_model(config).to(device)
     model.load_state_dict(ckpt["model"])
     if config.dual_bn != "none":  # the deployed model is the branch that was evaluated
         from .train.dual_bn import select_branch
@@ -149,9 +149,9 @@ def _load_model(path, device):
 
 
 def _eval_data(config, split, n, root):
-    from .data import EVAL_SPLIT, canonical_name, get_dataset
-    name = canonical_name(config.dataset)
-    split = split or EVAL_SPLIT.get(name.replace("synthetic_", ""), "test")
+    from .data import get_dataset
+    from .train.loop import eval_split
+    split = split or eval_split(config.dataset)
     X, Y = get_dataset(config.dataset, split, root=root or config.data_root).tensors
     if n is not None:
         X, Y = X[:n], Y[:n]
@@ -193,6 +193,7 @@ def _write_rows(path, header, rows):
 
 def cmd_certify(args):
     from .train.evaluate import parse_methods, predict, verify
+    from .train.progress import MethodBars
     model, config = _load_model(args.checkpoint, args.device)
     eps = config.eps if args.eps is None else args.eps
     norm = config.norm if args.norm is None else args.norm
@@ -200,20 +201,10 @@ def cmd_certify(args):
     methods = parse_methods(args.method)
     t0 = time.time()
     pred = predict(model, X, device=args.device)
-    bars = {}
-
-    def progress(method, done, total):
-        from tqdm import tqdm
-        if method not in bars:
-            for b in bars.values():
-                b.close()
-            bars[method] = tqdm(total=total, desc="certify (%s)" % method, unit="pt", file=sys.stderr, leave=False)
-        bars[method].update(done)
-
+    bars = MethodBars("certify")
     ok, first = verify(model, X, Y, eps, methods, norm, batch_size=args.batch_size, device=args.device,
-                       progress=progress)
-    for b in bars.values():
-        b.close()
+                       progress=bars, pred=pred)
+    bars.close()
     dt = time.time() - t0
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "certify-%s.csv" % split)
     _write_rows(out, ["index", "label", "prediction", "verified"],

@@ -24,15 +24,8 @@ def local_rank():
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def broadcast_parameters(model, world):
-    """Rank 0's initial weights everywhere (DDP does it too; this also covers
-    the evaluation copies)."""
-    if world > 1:
-        for t in list(model.parameters()) + list(model.buffers()):
-            dist.broadcast(t.data, 0)
-
-
 def wrap(objective, world, device):
+    """DDP over the objective; DDP also broadcasts rank 0's initial weights."""
     if world <= 1:
         return objective
     from torch.nn.parallel import DistributedDataParallel

@@ -4,7 +4,7 @@ import math
 import torch
 
 from ..bounds import BoundedModule
-from ..bounds.certify import margin_spec
+from ..bounds.certify import margin_lower_bounds
 
 
 def _batches(n, batch_size):
@@ -29,35 +29,31 @@ def parse_methods(methods):
 
 
 def verify(model, X, Y, eps, methods="crown-ibp", norm=math.inf, batch_size=256, device="cpu", x_min=0.0,
-           x_max=1.0, progress=None):
+           x_max=1.0, progress=None, pred=None):
     """bool [N]: verified by any of `methods`, tried in the order given on the
     points still unverified (list the cheap ones first). Points the model
-    misclassifies are never verified (their margin bound is negative).
+    misclassifies are never verified (their margin bound is negative); `pred`,
+    the model's predictions on X if the caller has them, spares computing them.
     progress(method, points done, points for this method) is called per batch.
     Returns (verified, per-method counts of points each method verified first)."""
     methods = parse_methods(methods)
     bm = model if isinstance(model, BoundedModule) else BoundedModule(model)
-    n_classes = None
     verified = torch.zeros(len(X), dtype=torch.bool)
     first = {}
     with torch.no_grad():
-        pred = predict(bm.model, X, batch_size=max(batch_size, 256), device=device)
+        if pred is None:
+            pred = predict(bm.model, X, batch_size=max(batch_size, 256), device=device)
         todo = (pred == Y).nonzero().flatten()
         for method in methods:
             hits = 0
-            idx_list = todo.tolist()
-            for s in _batches(len(idx_list), batch_size):
-                idx = torch.tensor(idx_list[s], dtype=torch.long)
-                x, y = X[idx].to(device), Y[idx].to(device)
-                if n_classes is None:
-                    n_classes = bm.model(x[:1]).shape[1]
-                C = margin_spec(y, n_classes).to(x.dtype)
-                lb, _ = bm.compute_bounds(x, eps, method, norm, C, x_min, x_max)
+            for s in _batches(len(todo), batch_size):
+                idx = todo[s]
+                lb = margin_lower_bounds(bm, X[idx].to(device), Y[idx].to(device), eps, method, norm, x_min, x_max)
                 ok = (lb > 0).all(1).cpu()
                 verified[idx[ok]] = True
                 hits += int(ok.sum())
                 if progress is not None:
-                    progress(method, len(idx), len(idx_list))
+                    progress(method, len(idx), len(todo))
             first[method] = hits
             todo = todo[~verified[todo]]
     return verified, first

@@ -9,7 +9,6 @@ seeded by (seed, e), so --resume reproduces an uninterrupted run exactly.
 """
 import math
 import os
-import sys
 import time
 
 import torch
@@ -22,35 +21,28 @@ from .evaluate import predict, pgd_robust, verify
 from .metrics import MetricsLog, format_table, plot_metrics
 from .mixing import make_mixing
 from .objective import Objective, sample_points
+from .progress import MethodBars, progress_bar
 from .schedules import eps_at, lr_at
 
 CHECKPOINT = "checkpoint.pt"
 
 
-def _progress_bar(total, desc, enabled, unit="batch"):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    # Redirected to a file, a bar redrawn 30 times a second floods the log: redraw every 20 s.
-    interval = 0.1 if sys.stderr.isatty() else 20.0
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=sys.stderr,
-                mininterval=interval)
-
-
 def load_data(config):
     """(train X, Y, val X, Y, test X, Y) as CPU tensors; val is held out of train."""
-    from ..data import EVAL_SPLIT, canonical_name, get_dataset, train_val_split
+    from ..data import get_dataset, train_val_split
     train = get_dataset(config.dataset, "train", root=config.data_root)
-    name = canonical_name(config.dataset)
-    test = get_dataset(config.dataset, EVAL_SPLIT.get(name.replace("synthetic_", ""), "test"), root=config.data_root)
+    test = get_dataset(config.dataset, eval_split(config.dataset), root=config.data_root)
     tr, va = train_val_split(train, config.val_size, seed=0)  # the same split for every seed
     Xtr, Ytr = _tensors(tr)
     if config.train_size is not None:
         Xtr, Ytr = Xtr[:config.train_size], Ytr[:config.train_size]
     return (Xtr, Ytr) + _tensors(va) + _tensors(test)
+
+
+def eval_split(dataset):
+    """The labelled held-out split: "test", or "val" for Tiny-ImageNet."""
+    from ..data import EVAL_SPLIT, canonical_name
+    return EVAL_SPLIT.get(canonical_name(dataset).replace("synthetic_", ""), "test")
 
 
 def _tensors(ds):
@@ -64,7 +56,7 @@ def _tensors(ds):
     return torch.stack(xs), torch.as_tensor(ys)
 
 
-def build_model(config, num_classes):
+def build_model(config):
     from ..models import get_model
     torch.manual_seed(config.seed)
     model = get_model(config.model)
@@ -83,15 +75,13 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device if config.device != "cuda" else "cuda:%d" % dist_utils.local_rank())
         (self.Xtr, self.Ytr, self.Xva, self.Yva, self.Xte, self.Yte) = data if data is not None else load_data(config)
-        self.num_classes = int(max(self.Ytr.max(), self.Yte.max() if len(self.Yte) else 0)) + 1
         from ..models import INPUT_SHAPES, NUM_CLASSES
         want = INPUT_SHAPES.get(config.model)
         if want is not None and tuple(self.Xtr.shape[1:]) != tuple(want):
             raise ValueError("model %s takes inputs of shape %s, but %s has %s" % (
                 config.model, tuple(want), config.dataset, tuple(self.Xtr.shape[1:])))
-        self.num_classes = NUM_CLASSES.get(config.model, self.num_classes)
-        self.model = build_model(config, self.num_classes).to(self.device)
-        dist_utils.broadcast_parameters(self.model, self.world)
+        self.num_classes = NUM_CLASSES.get(config.model) or int(self.Ytr.max()) + 1
+        self.model = build_model(config).to(self.device)
         self.objective = Objective(self.model, config.bound_method, config.norm, self.num_classes)
         self.step_fn = dist_utils.wrap(self.objective, self.world, self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -143,7 +133,7 @@ class Trainer:
         per_rank = n // self.world
         perm = perm[self.rank * per_rank:(self.rank + 1) * per_rank]  # each rank its shard
         n_batches = max(1, per_rank // c.batch_size)  # drop the last partial batch: equal steps on every rank
-        bar = _progress_bar(n_batches, "epoch %d/%d" % (epoch + 1, c.epochs), c.progress and self.is_main)
+        bar = progress_bar(n_batches, "epoch %d/%d" % (epoch + 1, c.epochs), c.progress and self.is_main)
         sums = dict(loss=0.0, clean=0.0, robust=0.0, robust_n=0, correct=0, seen=0)
         for b in range(n_batches):
             progress = epoch + b / n_batches
@@ -202,21 +192,10 @@ class Trainer:
         out["clean_acc"] = float((pred == Y).float().mean()) if len(Y) else None
         n_verify = len(X) if n_verify is None else min(n_verify, len(X))
         if n_verify:
-            bars = []
-
-            def progress(method, done, total):  # one bar per certifier, on the points still unverified
-                if not (c.progress and self.is_main):
-                    return
-                if not bars or bars[-1][0] != method:
-                    if bars:
-                        bars[-1][1].close()
-                    bars.append((method, _progress_bar(total, "certify %s (%s)" % (desc, method), True, "pt")))
-                if bars[-1][1] is not None:
-                    bars[-1][1].update(done)
-            ok, first = verify(self.model, X[:n_verify], Y[:n_verify], c.eps, methods, c.norm,
-                               device=self.device, progress=progress)
-            if bars and bars[-1][1] is not None:
-                bars[-1][1].close()
+            bars = MethodBars("certify %s" % desc, c.progress and self.is_main)
+            ok, first = verify(self.model, X[:n_verify], Y[:n_verify], c.eps, methods, c.norm, device=self.device,
+                               progress=bars, pred=pred[:n_verify])
+            bars.close()
             out["verified_acc"] = float(ok.float().mean())
             out["verified_by"] = first
             out["verified_n"] = n_verify

@@ -16,7 +16,7 @@ class MetricsLog:
         self.jsonl = os.path.join(out_dir, "metrics.jsonl")
         self.csv = os.path.join(out_dir, "metrics.csv")
         rows = self.read(self.jsonl) if resume_epoch is not None else []
-        self.rows = [r for r in rows if r["epoch"] <= resume_epoch] if resume_epoch is not None else []
+        self.rows = [r for r in rows if r["epoch"] <= resume_epoch]
         self._rewrite()
 
     @staticmethod

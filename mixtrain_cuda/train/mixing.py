@@ -115,6 +115,7 @@ class HydraMixing:
     def __init__(self, w0=0.1, p=0.8, ramp_epochs=0, growth=2.5, every=5, cap=50.0):
         self.w0, self.p, self.ramp_epochs = w0, p, ramp_epochs
         self.growth, self.every, self.cap = growth, every, cap
+        self._epoch = 0  # the next epoch to train, for `alpha`
 
     def robust_weight(self, epoch):
         return min(self.w0 * self.growth ** math.floor(max(epoch - self.ramp_epochs, 0) / self.every), self.cap)
@@ -125,13 +126,13 @@ class HydraMixing:
 
     @property
     def alpha(self):  # for the metrics: the clean share of the weights
-        return 1.0 / (1.0 + self.p * self.robust_weight(getattr(self, "_epoch", 0)))
+        return 1.0 / (1.0 + self.p * self.robust_weight(self._epoch))
 
     def update(self, epoch, metrics):
         self._epoch = epoch + 1
 
     def state_dict(self):
-        return {"epoch": getattr(self, "_epoch", 0)}
+        return {"epoch": self._epoch}
 
     def load_state_dict(self, state):
         self._epoch = state["epoch"]

@@ -145,3 +145,26 @@ def test_bad_arguments_give_clear_errors():
         bm.compute_bounds(torch.rand(2, 1, 5, 5, dtype=x.dtype), 0.1)  # wrong input shape: the layer says so
     with pytest.raises(TypeError, match="floating"):
         bm.compute_bounds(torch.zeros(2, 1, 4, 4, dtype=torch.long), 0.1)
+
+
+def test_update_running_stats_matches_batchnorm_forward():
+    """At eps = 0 the interval midpoints are the clean activations, so the
+    statistics a bound pass folds in must be exactly those of nn.BatchNorm's own
+    training forward (same momentum, unbiased running variance)."""
+    import copy
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    twin = copy.deepcopy(model).train()
+    model.train()
+    x = torch.rand(5, 2, 6, 6)
+    bm = BoundedModule(model, bn_stats="midpoint", update_running_stats=True)
+    for _ in range(2):
+        bm.compute_bounds(x, 0.0, "ibp")
+        twin(x)
+    bn, ref = model[1], twin[1]
+    assert int(bn.num_batches_tracked) == int(ref.num_batches_tracked) == 2
+    torch.testing.assert_close(bn.running_mean, ref.running_mean)
+    torch.testing.assert_close(bn.running_var, ref.running_var)
+    plain = copy.deepcopy(twin)
+    BoundedModule(plain).compute_bounds(x, 0.0, "ibp")  # off by default: running statistics untouched
+    torch.testing.assert_close(plain[1].running_mean, ref.running_mean)
