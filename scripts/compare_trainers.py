@@ -5,15 +5,20 @@ all certified by the same certifier at the end. Usage:
     .venv/bin/python scripts/compare_trainers.py [--out runs/trainers] [extra `mixtrain train` args]
 
 The extra arguments (data subset, epochs, eps schedule...) go to every run.
-Writes OUT/<name>/ for each run and OUT/comparison.json, and prints a table of
+Writes OUT/<name>/ for each run and OUT/comparison.json (with device, date
+and commit: copy it to benchmarks/results/), and prints a table of
 the mean training time per epoch (training only: the per-epoch validation is
 left out, it is the same work for every trainer) and its ratio to MixTrain's.
 A run whose summary.json exists is not run again, so the script resumes.
 """
+import datetime
 import json
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
 
 # name -> the flags that make it. "mixtrain" is our default MixTrain (k = 20 of
 # each batch of 100, CROWN-IBP bound); "mixtrain-symbolic" is MixTrain with the
@@ -53,7 +58,9 @@ def main(argv):
     for r in rows:
         r["slowdown_vs_mixtrain"] = round(r["epoch_train_s"] / base, 2)
     with open(os.path.join(out, "comparison.json"), "w") as f:
-        json.dump({"args": argv, "runs": rows}, f, indent=1)
+        device = json.load(open(os.path.join(out, rows[0]["name"], "summary.json")))["config"].get("device", "cpu")
+        json.dump({"device": device_name(device), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"), "commit": git_commit(), "args": argv, "runs": rows}, f, indent=1)
     print("%-18s %12s %10s %8s %9s %8s" % ("trainer", "s / epoch", "x MixTrain", "clean", "verified", "PGD"))
     for r in rows:
         print("%-18s %12.1f %10.2f %7.2f%% %8.2f%% %7.2f%%" % (
