@@ -8,24 +8,19 @@ Writes OUT/<rule>/ for each run and OUT/comparison.json, and prints a table.
 """
 import json
 import os
-import subprocess
 import sys
+
+from _runs import parse_out, run_or_load
 
 RULES = {"dynamic": ["--mixing", "dynamic"], "fixed": ["--mixing", "fixed", "--alpha", "0.5"],
          "hydra": ["--mixing", "hydra"]}
 
 
 def main(argv):
-    out = "runs/compare"
-    if argv[:1] == ["--out"]:
-        out, argv = argv[1], argv[2:]
+    out, argv = parse_out(argv, "runs/compare")
     rows = []
     for rule, flags in RULES.items():
-        run = os.path.join(out, rule)
-        if not os.path.exists(os.path.join(run, "summary.json")):
-            subprocess.run([sys.executable, "-m", "mixtrain_cuda", "train", "--out", run, "--no-progress"] + flags
-                           + argv, check=True)
-        s = json.load(open(os.path.join(run, "summary.json")))
+        s = run_or_load(os.path.join(out, rule), flags, argv)
         rows.append(dict(rule=rule, clean=s["test_clean_acc"], verified=s["test_verified_acc"], pgd=s["test_pgd_acc"],
                          final_alpha=s["final_alpha"], train_time_s=s["train_time_s"], certifier=s["certifier"]))
     with open(os.path.join(out, "comparison.json"), "w") as f:

@@ -4,7 +4,9 @@ all certified by the same certifier at the end. Usage:
 
     .venv/bin/python scripts/compare_trainers.py [--out runs/trainers] [extra `mixtrain train` args]
 
-The extra arguments (data subset, epochs, eps schedule...) go to every run.
+The extra arguments (data subset, epochs, eps schedule...) go to every run,
+after its own flags, so they override them (`--k 5` also sets the symbolic
+MixTrain run's k).
 Writes OUT/<name>/ for each run and OUT/comparison.json (with device, date
 and commit: copy it to benchmarks/results/), and prints a table of
 the mean training time per epoch (training only: the per-epoch validation is
@@ -14,8 +16,9 @@ A run whose summary.json exists is not run again, so the script resumes.
 import datetime
 import json
 import os
-import subprocess
 import sys
+
+from _runs import parse_out, run_or_load
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
@@ -40,16 +43,11 @@ def mean_epoch_train_time(run):
 
 
 def main(argv):
-    out = "runs/trainers"
-    if argv[:1] == ["--out"]:
-        out, argv = argv[1], argv[2:]
+    out, argv = parse_out(argv, "runs/trainers")
     rows = []
     for name, flags in RUNS.items():
         run = os.path.join(out, name)
-        if not os.path.exists(os.path.join(run, "summary.json")):
-            subprocess.run([sys.executable, "-m", "mixtrain_cuda", "train", "--out", run, "--no-progress"] + flags
-                           + argv, check=True)
-        s = json.load(open(os.path.join(run, "summary.json")))
+        s = run_or_load(run, flags, argv)
         epoch_s, per_epoch = mean_epoch_train_time(run)
         rows.append(dict(name=name, flags=flags, clean=s["test_clean_acc"], verified=s["test_verified_acc"],
                          pgd=s["test_pgd_acc"], certifier=s["certifier"], test_n=s["test_n"],
