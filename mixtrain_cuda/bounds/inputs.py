@@ -31,16 +31,21 @@ class InputSet:
     def box(self):
         return Box((self.upper + self.lower) / 2, (self.upper - self.lower) / 2)
 
-    def symbolic(self):
-        """(state, input_rows): one generator row per input coordinate."""
-        B = self.x.shape[0]
-        D = self.x[0].numel()
+    def symbolic_widths(self):
+        """(center [B, *S], widths [B, D]): the input symbols, one per coordinate,
+        each moving its coordinate by up to its width (L-inf: the clamped box's
+        half-width; L2: eps, the symbols jointly in the ball)."""
+        B, D = self.x.shape[0], self.x[0].numel()
         if math.isinf(self.norm):
             box = self.box()
-            center, widths = box.center, box.radius.reshape(B, D)
-        else:
-            center, widths = self.x, self.eps.expand_as(self.x).reshape(B, D)
-        gens = torch.diag_embed(widths).reshape(B, D, *self.x.shape[1:])
+            return box.center, box.radius.reshape(B, D)
+        return self.x, self.eps.expand_as(self.x).reshape(B, D)
+
+    def symbolic(self):
+        """(state, input_rows): one generator row per input coordinate."""
+        center, widths = self.symbolic_widths()
+        D = widths.shape[1]
+        gens = torch.diag_embed(widths).reshape(widths.shape[0], D, *self.x.shape[1:])
         return Symbolic(center, gens), D
 
     def concretize(self, A, bias, upper):

@@ -1,6 +1,5 @@
 """BoundedModule: bounds of an ordinary nn.Module over an input ball."""
 import math
-import warnings
 
 import torch
 import torch.nn as nn
@@ -10,6 +9,7 @@ from .backward import backward_bounds, identity_spec
 from .graph import trace
 from .inputs import InputSet, parse_norm
 from .layers import BatchNorm, Box, Linear, ReLU, SymbolicPass
+from .symbolic_rows import streamed_symbolic
 
 METHODS = ("ibp", "symbolic", "crown-ibp", "crown")
 BN_STATS = ("clean", "midpoint")
@@ -31,7 +31,9 @@ class BoundedModule(nn.Module):
     mode: "clean" (the clean batch: `clean_batch` given to compute_bounds, or x
     itself) or "midpoint" (the center of the incoming bounds). memory_budget
     (bytes; default: half the free GPU memory, 2 GiB on the CPU) caps the
-    symbolic pass and CROWN's intermediate bounds, which run in chunks that fit.
+    symbolic pass and CROWN's intermediate bounds, which run in chunks that fit
+    (the symbolic pass: chunks of the batch, or chunks of one sample's
+    generator rows when that sample alone does not fit).
     update_running_stats: training-mode BatchNorm layers fold the statistics a
     bound pass used into their running statistics (momentum as the layer's),
     as their forward would; dual BatchNorm's robust branch learns its running
@@ -233,28 +235,35 @@ class BoundedModule(nn.Module):
     # ---- symbolic intervals
 
     def _symbolic(self, inputs, C):
-        """MixTrain's symbolic pass, over chunks of the batch that fit the budget."""
+        """MixTrain's symbolic pass, over chunks of the batch that fit the budget.
+        A sample that alone does not fit streams its generator rows through the
+        network in chunks (symbolic_rows.py): same bounds, more layer passes."""
         B = inputs.x.shape[0]
         per_sample = self._symbolic_bytes_per_sample(inputs.x)
         budget = self._budget(inputs.x)
         chunk = max(1, min(B, budget // max(1, per_sample)))
         if per_sample > budget:
-            warnings.warn("the symbolic pass needs up to %.2f GiB per sample, more than the memory budget of %.2f GiB; "
-                          "running one sample at a time" % (per_sample / 2 ** 30, budget / 2 ** 30), stacklevel=3)
-        if chunk >= B:
+            step = self._symbolic_streamed
+        elif chunk >= B:
             return self._symbolic_chunk(inputs, C, slice(None))
+        else:
+            step = self._symbolic_chunk
         lo, up = [], []
         for start in range(0, B, chunk):
-            l, u = self._symbolic_chunk(inputs, C, slice(start, start + chunk))
+            l, u = step(inputs, C, slice(start, start + chunk))
             lo.append(l)
             up.append(u)
         return torch.cat(lo), torch.cat(up)
 
+    def _symbolic_streamed(self, inputs, C, rows):
+        part = _input_part(inputs, rows)
+        center, widths = part.symbolic_widths()
+        spec = C[rows].to(center.dtype) if C is not None else None
+        return streamed_symbolic(self.nodes, self.ops, center, widths, part.norm, spec, self._budget(part.x),
+                                 self._keeps_graph(part.x))
+
     def _symbolic_chunk(self, inputs, C, rows):
-        part = InputSet.__new__(InputSet)
-        part.x, part.norm = inputs.x[rows], inputs.norm
-        part.eps = inputs.eps.expand_as(inputs.x)[rows] if inputs.eps.dim() > 0 else inputs.eps
-        part.lower, part.upper = inputs.lower[rows], inputs.upper[rows]
+        part = _input_part(inputs, rows)
         state, input_rows = part.symbolic()
         sp = SymbolicPass(self.ops, input_rows, part.norm)
         states = [state]
@@ -275,6 +284,17 @@ class BoundedModule(nn.Module):
             radius = sp.radius(out)
         return center - radius, center + radius
 
+    def symbolic_bytes_per_sample(self, x):
+        """The memory one sample of x may need in a symbolic pass run as autograd
+        is now (a bound: every ReLU neuron counted unstable). A sample over the
+        budget streams its generator rows in chunks; under, samples go in chunks."""
+        with torch.no_grad():
+            self._clean_forward(x[:1], record_shapes=True)
+        for node in self.nodes[1:]:
+            if isinstance(node.layer, BatchNorm):
+                node.layer.stats = None  # recorded by that forward; each pass takes its own
+        return self._symbolic_bytes_per_sample(x)
+
     def _symbolic_bytes_per_sample(self, x):
         """An upper bound on the generator bytes of one sample: every neuron of
         every earlier ReLU counted as unstable (a new row each). With autograd
@@ -286,13 +306,24 @@ class BoundedModule(nn.Module):
             if isinstance(node.layer, ReLU):
                 rows += n
             sizes.append(rows * n * x.element_size())
-        # Autograd keeps every layer's generators when anything upstream needs a
-        # gradient: the weights (training) or x itself (the interval attack).
-        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.model.parameters()))
-        return sum(sizes) if keep else 3 * max(sizes)
+        return sum(sizes) if self._keeps_graph(x) else 3 * max(sizes)
+
+    def _keeps_graph(self, x):
+        """Autograd keeps every layer's generators when anything upstream needs a
+        gradient: the weights (training) or x itself (the interval attack)."""
+        return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.model.parameters()))
 
     def _budget(self, x):
         return self.memory_budget if self.memory_budget is not None else default_memory_budget(x.device)
+
+
+def _input_part(inputs, rows):
+    """The InputSet of the samples `rows` (a slice) of `inputs`."""
+    part = InputSet.__new__(InputSet)
+    part.x, part.norm = inputs.x[rows], inputs.norm
+    part.eps = inputs.eps.expand_as(inputs.x)[rows] if inputs.eps.dim() > 0 else inputs.eps
+    part.lower, part.upper = inputs.lower[rows], inputs.upper[rows]
+    return part
 
 
 def _spec_box(box, C):
