@@ -1,6 +1,7 @@
 """Whole bound passes: each method on the MixTrain networks and CNN7
 (mixtrain_cuda/bench_bounds.py's cases), fused ops against the pure-PyTorch
-engine path, forward and forward+backward, on CPU and CUDA when present.
+engine path, forward and forward+backward, on CPU and CUDA when present
+(CUDA_CASES, too slow for a small CPU, only on CUDA).
 
     .venv/bin/python -m pytest benchmarks/bench_bounds.py [-k "mnist_small and symbolic"]
 
@@ -11,19 +12,19 @@ import pytest
 import torch
 
 from mixtrain_cuda import bench
-from mixtrain_cuda.bench_bounds import CASES, _pass
+from mixtrain_cuda.bench_bounds import CASES, CUDA_CASES, _pass
 from mixtrain_cuda.bounds import BoundedModule
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model
 
 from .conftest import DEVICES
 
-IDS = ["%s_%s_B%d" % c for c in CASES]
+ALL = [(device, case) for device in DEVICES for case in CASES + (CUDA_CASES if device == "cuda" else [])]
+IDS = ["%s_%s_%s_B%d" % (device, *case) for device, case in ALL]
 
 
 @pytest.mark.parametrize("engine", ["fused", "reference"])
 @pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwd_bwd"])
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,case", ALL, ids=IDS)
 def bench_bound_pass(benchmark, device, case, backward, engine):
     net, method, batch = case
     torch.manual_seed(0)

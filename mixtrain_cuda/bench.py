@@ -6,6 +6,7 @@ floor of a case is max(bytes / bandwidth, flops / peak), with bandwidth and
 peak measured on the spot (a large copy, a large GEMM), so the number means
 something on any machine.
 """
+import ctypes
 import dataclasses
 import statistics
 import time
@@ -145,6 +146,41 @@ def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
         sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def peak_bytes(fn, device="cpu"):
+    """How far one fn() raises memory above where it started: CUDA's peak
+    allocation, or on Linux the process's peak resident size (the kernel's
+    high-water mark, reset first through /proc/self/clear_refs, after glibc
+    gave its free pages back). None where neither can be read."""
+    if torch.device(device).type == "cuda":
+        sync(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        sync(device)
+        return torch.cuda.max_memory_allocated(device) - start
+    try:
+        _malloc_trim()  # hand freed heap pages back, so the pass must touch fresh pages for what it allocates
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        start = _proc_status_kb("VmRSS")
+        fn()
+        return max(0, _proc_status_kb("VmHWM") - start) * 1024
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _malloc_trim():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the measure may then read low (freed memory reused)
+
+
+def _proc_status_kb(field):
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith(field + ":")).split()[1])
 
 
 def machine_peaks(device="cpu", dtype=torch.float32):

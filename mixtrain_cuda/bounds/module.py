@@ -50,6 +50,8 @@ class BoundedModule(nn.Module):
         self.nodes = trace(model)
         self.ops = _ops.reference if reference else _ops.fused
         self.bn_stats = bn_stats
+        if memory_budget is not None and not 1 <= memory_budget < math.inf:
+            raise ValueError("memory_budget must be a number of bytes >= 1, got %r" % (memory_budget,))
         self.memory_budget = memory_budget
         self.update_running_stats = update_running_stats
 
@@ -239,8 +241,13 @@ class BoundedModule(nn.Module):
         A sample that alone does not fit streams its generator rows through the
         network in chunks (symbolic_rows.py): same bounds, more layer passes."""
         B = inputs.x.shape[0]
-        per_sample = self._symbolic_bytes_per_sample(inputs.x)
         budget = self._budget(inputs.x)
+        per_sample = self._symbolic_bytes_per_sample(inputs.x)
+        if per_sample > budget:
+            # The worst case (every ReLU neuron unstable) does not fit: plan with
+            # the unstable counts of a (cheap) IBP pass instead, so that streaming,
+            # which costs more layer passes, runs only where it is needed.
+            per_sample = self._symbolic_bytes_per_sample(inputs.x, self._unstable_counts(inputs))
         chunk = max(1, min(B, budget // max(1, per_sample)))
         if per_sample > budget:
             step = self._symbolic_streamed
@@ -284,29 +291,53 @@ class BoundedModule(nn.Module):
             radius = sp.radius(out)
         return center - radius, center + radius
 
-    def symbolic_bytes_per_sample(self, x):
+    def symbolic_bytes_per_sample(self, x, eps=None, norm=math.inf, x_min=0.0, x_max=1.0, clean_batch=None):
         """The memory one sample of x may need in a symbolic pass run as autograd
-        is now (a bound: every ReLU neuron counted unstable). A sample over the
-        budget streams its generator rows in chunks; under, samples go in chunks."""
-        with torch.no_grad():
-            self._clean_forward(x[:1], record_shapes=True)
+        is now: with every ReLU neuron counted unstable (eps None), or as the
+        pass plans it for this eps when that worst case exceeds the budget (from
+        the unstable counts of an IBP pass). A sample over the budget streams its
+        generator rows in chunks; under it, samples go in chunks that fit."""
+        if eps is None:
+            with torch.no_grad():
+                self._clean_forward(x[:1], record_shapes=True)
+            counts = None
+        else:
+            inputs = InputSet(x, eps, parse_norm(norm), x_min, x_max)
+            self._prepare(x, clean_batch, inputs)
+            counts = self._unstable_counts(inputs)
         for node in self.nodes[1:]:
             if isinstance(node.layer, BatchNorm):
-                node.layer.stats = None  # recorded by that forward; each pass takes its own
-        return self._symbolic_bytes_per_sample(x)
+                node.layer.stats = None  # recorded here; each pass takes its own
+            if isinstance(node.layer, ReLU):
+                node.layer.pre_bounds = None
+        return self._symbolic_bytes_per_sample(x, counts)
 
-    def _symbolic_bytes_per_sample(self, x):
-        """An upper bound on the generator bytes of one sample: every neuron of
-        every earlier ReLU counted as unstable (a new row each). With autograd
-        every layer's generators stay alive; without, about three at a time."""
+    def _symbolic_bytes_per_sample(self, x, unstable=None):
+        """The generator bytes of one sample, each earlier ReLU adding a row per
+        unstable neuron: all its neurons, or `unstable[node index]`. With
+        autograd every layer's generators stay alive; without, about three."""
         rows = x[0].numel()
         sizes = []
-        for node in self.nodes[1:]:
+        for idx, node in enumerate(self.nodes[1:], start=1):
             n = _numel(node.layer.out_shape)
             if isinstance(node.layer, ReLU):
-                rows += n
+                rows += n if unstable is None else unstable[idx]
             sizes.append(rows * n * x.element_size())
         return sum(sizes) if self._keeps_graph(x) else 3 * max(sizes)
+
+    def _unstable_counts(self, inputs):
+        """Per ReLU node: the most unstable neurons of any sample under IBP, with
+        a quarter more (the symbolic bounds are usually tighter than IBP's, not
+        always), capped at the layer's size. A plan for memory, not a bound."""
+        with torch.no_grad():
+            self._ibp_pass(inputs)
+        counts = {}
+        for idx, node in enumerate(self.nodes[1:], start=1):
+            if isinstance(node.layer, ReLU):
+                lower, upper = node.layer.pre_bounds
+                most = int(((lower < 0) & (upper > 0)).flatten(1).sum(1).max())
+                counts[idx] = min(_numel(node.layer.out_shape), math.ceil(1.25 * most))
+        return counts
 
     def _keeps_graph(self, x):
         """Autograd keeps every layer's generators when anything upstream needs a
@@ -314,7 +345,7 @@ class BoundedModule(nn.Module):
         return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.model.parameters()))
 
     def _budget(self, x):
-        return self.memory_budget if self.memory_budget is not None else default_memory_budget(x.device)
+        return int(self.memory_budget) if self.memory_budget is not None else default_memory_budget(x.device)
 
 
 def _input_part(inputs, rows):

@@ -16,11 +16,12 @@ square of the depth. That is why the engine takes this path only when one
 sample alone does not fit. With autograd on, each chunk runs under activation
 checkpointing: its generators are recomputed in the backward pass, not kept."""
 import math
+import warnings
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..ops.reference import symbolic_relax
+from ..ops.reference import safe_sqrt, symbolic_relax
 from .layers import Add, ReLU, Symbolic, SymbolicPass
 from .layers.batchnorm import ChannelAffine
 
@@ -39,9 +40,13 @@ class _Stream:
     def __init__(self, nodes, ops, center, norm, budget, keep_graph):
         self.nodes, self.ops, self.center, self.norm, self.keep_graph = nodes, ops, center, norm, keep_graph
         sizes = [math.prod(n.layer.out_shape) for n in nodes[1:]]
-        # Bytes per row while a chunk is pushed: every layer's generators when
-        # the backward recomputes a chunk, about three layers' at a time otherwise.
-        per_row = center.element_size() * (sum(sizes) if keep_graph else 3 * max(sizes))
+        # Bytes per row while a chunk is pushed: when the backward recomputes a
+        # chunk, every layer's generators and their gradients; otherwise about
+        # three layers' generators at a time.
+        per_row = center.element_size() * (2 * sum(sizes) + center[0].numel() if keep_graph else 3 * max(sizes))
+        if per_row > budget:
+            warnings.warn("one generator row of the symbolic pass needs %d bytes, more than the memory budget of %d; "
+                          "streaming one row at a time" % (per_row, budget), stacklevel=4)
         self.chunk = max(1, budget // per_row)
         self.sources = []  # (born at node, flat positions, values, input rows?)
         self.slopes = {}  # ReLU node index -> its fixed slope [1, *shape]
@@ -101,7 +106,7 @@ class _Stream:
                     sq = sq + part
                 else:
                     l1 = l1 + part
-        return l1 + sq.sqrt() if l2 else l1
+        return l1 + safe_sqrt(sq) if l2 else l1
 
     def rows(self, origin, positions, values):
         """Generators [1, rows, *shape of node origin]: row i is values[i] at positions[i]."""

@@ -25,8 +25,15 @@ def generator_radius(gens, input_rows, input_norm):
     if math.isinf(input_norm):
         radius = radius + head.abs().sum(1)
     else:
-        radius = radius + head.pow(2).sum(1).sqrt()
+        radius = radius + safe_sqrt(head.pow(2).sum(1))
     return radius
+
+
+def safe_sqrt(t):
+    """sqrt with gradient 0 (not NaN) where t == 0: an L2 norm of generators
+    that are all zero there (a dead receptive field) must not poison training."""
+    positive = t > 0
+    return torch.where(positive, torch.where(positive, t, torch.ones_like(t)).sqrt(), torch.zeros_like(t))
 
 
 def symbolic_linear(center, gens, weight, bias=None, input_rows=0, input_norm=math.inf):

@@ -78,8 +78,11 @@ def test_symbolic_chunks_give_the_same_bounds():
     x = nets.inputs("conv", 5, seed=6)
     whole = BoundedModule(model).compute_bounds(x, 0.05, "symbolic")
     per_sample = BoundedModule(model).symbolic_bytes_per_sample(x)
-    for budget in (2 * per_sample, 1):  # batch chunks of two samples; rows streamed a few at a time
-        chunked = BoundedModule(model, memory_budget=budget).compute_bounds(x, 0.05, "symbolic")
+    chunked = BoundedModule(model, memory_budget=2 * per_sample).compute_bounds(x, 0.05, "symbolic")  # 2 a chunk
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b)
+    with pytest.warns(UserWarning, match="one row at a time"):  # below one row: rows streamed one by one
+        chunked = BoundedModule(model, memory_budget=1).compute_bounds(x, 0.05, "symbolic")
         for a, b in zip(whole, chunked):
             torch.testing.assert_close(a, b)
     crown = BoundedModule(model).compute_bounds(x, 0.05, "crown")
@@ -146,6 +149,9 @@ def test_bad_arguments_give_clear_errors():
         bm.compute_bounds(torch.rand(2, 1, 5, 5, dtype=x.dtype), 0.1)  # wrong input shape: the layer says so
     with pytest.raises(TypeError, match="floating"):
         bm.compute_bounds(torch.zeros(2, 1, 4, 4, dtype=torch.long), 0.1)
+    for budget in (0, -5, float("nan")):
+        with pytest.raises(ValueError, match="memory_budget"):
+            BoundedModule(model, memory_budget=budget)
 
 
 def test_update_running_stats_matches_batchnorm_forward():
