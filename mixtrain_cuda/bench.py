@@ -130,7 +130,8 @@ def sync(device):
 
 
 def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
-    """Median wall time of fn() over repeats (auto: as many as fit `budget` seconds, 5..200)."""
+    """Median wall time of fn() over repeats (auto: as many as fit `budget`
+    seconds, 5..200; 3 when one call alone takes longer than the budget)."""
     fn()
     sync(device)
     if repeats is None:
@@ -138,7 +139,7 @@ def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
         fn()
         sync(device)
         one = max(time.perf_counter() - t0, 1e-6)
-        repeats = int(min(200, max(5, budget / one)))
+        repeats = 3 if one > budget else int(min(200, max(5, budget / one)))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -49,7 +49,8 @@ def _pass(bm, x, y, eps, method, backward):
 def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0):
     rows = []
     cases = QUICK if quick else CASES + (CUDA_CASES if torch.device(device).type == "cuda" else [])
-    cases = [c for c in cases if only is None or only in "%s %s" % (c[0], c[1])]
+    # only: comma-separated substrings of "network method"; a case runs if any matches.
+    cases = [c for c in cases if only is None or any(o.strip() in "%s %s" % c[:2] for o in only.split(","))]
     for i, (net, method, batch) in enumerate(cases):
         if progress:
             progress(i, len(cases), "%s %s B=%d" % (net, method, batch))

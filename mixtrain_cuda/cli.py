@@ -87,7 +87,8 @@ def main(argv=None):
     p.add_argument("--bounds", action="store_true",
                    help="time whole bound passes (points/s of each method on the MixTrain nets and CNN7, fused vs "
                         "the pure-PyTorch engine) instead of single ops; float32")
-    p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d)")
+    p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d); "
+                   "with --bounds, a comma-separated list of \"network method\" substrings")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)
     from .cli_train import add_eval_parsers, add_train_parser
