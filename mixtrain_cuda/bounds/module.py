@@ -3,6 +3,7 @@ import math
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from . import _ops
 from .backward import backward_bounds, identity_spec
@@ -253,6 +254,11 @@ class BoundedModule(nn.Module):
             step = self._symbolic_streamed
         elif chunk >= B:
             return self._symbolic_chunk(inputs, C, slice(None))
+        elif self._keeps_graph(inputs.x):
+            # Autograd would keep every chunk's generators until the backward,
+            # so chunks alone would not bound memory: each runs under activation
+            # checkpointing and is recomputed, one at a time, in the backward.
+            step = self._checkpointed_chunk
         else:
             step = self._symbolic_chunk
         lo, up = [], []
@@ -261,6 +267,22 @@ class BoundedModule(nn.Module):
             lo.append(l)
             up.append(u)
         return torch.cat(lo), torch.cat(up)
+
+    def _checkpointed_chunk(self, inputs, C, rows):
+        # Training-mode BatchNorm forgets this pass's batch statistics when it
+        # ends, before the backward recomputes the chunk: hand them back then.
+        stats = [(n.layer, n.layer.stats) for n in self.nodes[1:] if isinstance(n.layer, BatchNorm)]
+
+        def run():
+            before = [layer.stats for layer, _ in stats]
+            for layer, st in stats:
+                layer.stats = st
+            try:
+                return self._symbolic_chunk(inputs, C, rows)
+            finally:
+                for (layer, _), st in zip(stats, before):
+                    layer.stats = st
+        return checkpoint(run, use_reentrant=False)
 
     def _symbolic_streamed(self, inputs, C, rows):
         part = _input_part(inputs, rows)

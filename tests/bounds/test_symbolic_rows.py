@@ -182,3 +182,30 @@ def test_streamed_rows_need_far_less_memory():
     torch.testing.assert_close(torch.tensor(whole["ub"]), torch.tensor(streamed["ub"]), rtol=1e-4, atol=1e-4)
     assert whole["peak_kb"] > 64 << 10, "the whole pass should need about 100 MB, or this test proves nothing"
     assert streamed["peak_kb"] < whole["peak_kb"] / 3
+
+
+@pytest.mark.parametrize("net", ["batchnorm", "residual"])
+def test_batch_chunks_under_autograd_give_the_whole_pass_gradients(net, monkeypatch):
+    """With autograd on, chunks of the batch run under checkpointing (else every
+    chunk's generators would stay alive until the backward); the bounds and
+    gradients are the whole batch's, training-mode BatchNorm included."""
+    ran = []
+    chunk = BoundedModule._symbolic_chunk
+
+    def counted(self, *args):
+        ran.append(args[2])
+        return chunk(self, *args)
+    monkeypatch.setattr(BoundedModule, "_symbolic_chunk", counted)
+    got = []
+    for chunked in (False, True):
+        model = nets.make(net, seed=8).train()
+        x = nets.inputs(net, 5, seed=8)
+        bm = BoundedModule(model)
+        budget = 2 * bm.symbolic_bytes_per_sample(x) if chunked else None  # two samples a chunk
+        lb, ub = BoundedModule(model, memory_budget=budget).compute_bounds(x, 0.05, "symbolic")
+        (ub - 0.5 * lb).sum().backward()
+        got.append([lb, ub] + [p.grad for p in model.parameters()])
+    for a, b in zip(*got):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    # the whole batch once, then three chunks, each run again by the backward
+    assert sorted(r.start for r in ran if r.start is not None) == [0, 0, 2, 2, 4, 4], ran
