@@ -315,9 +315,9 @@ class BoundedModule(nn.Module):
 
     def symbolic_bytes_per_sample(self, x, eps=None, norm=math.inf, x_min=0.0, x_max=1.0, clean_batch=None):
         """The memory one sample of x may need in a symbolic pass run as autograd
-        is now: with every ReLU neuron counted unstable (eps None), or as the
-        pass plans it for this eps when that worst case exceeds the budget (from
-        the unstable counts of an IBP pass). A sample over the budget streams its
+        is now: with every ReLU neuron counted unstable (eps None), or, given
+        eps, from the unstable counts of an IBP pass (the plan the pass uses when
+        the worst case exceeds the budget). A sample over the budget streams its
         generator rows in chunks; under it, samples go in chunks that fit."""
         if eps is None:
             with torch.no_grad():
