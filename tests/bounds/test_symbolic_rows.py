@@ -138,11 +138,10 @@ def test_l2_gradients_stay_finite_where_a_receptive_field_is_dead():
 
 
 _PEAK = r"""
-import ctypes, json, sys, torch
+import json, sys, torch
 import torch.nn as nn
+from mixtrain_cuda.bench import peak_bytes
 from mixtrain_cuda.bounds import BoundedModule
-def status(field):  # kB
-    return int(next(l for l in open("/proc/self/status") if l.startswith(field + ":")).split()[1])
 torch.manual_seed(0)
 torch.set_num_threads(1)
 # Thousands of generator rows of 6272 neurons (tens of MB a layer in float32)
@@ -152,18 +151,12 @@ model = nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1,
 x = torch.rand(1, 1, 28, 28)
 budget = None if sys.argv[1] == "none" else int(sys.argv[1])
 bm = BoundedModule(model, memory_budget=budget)
+out = {}
 with torch.no_grad():
     bm.compute_bounds(x, 0.001, "symbolic")  # warm the allocator and the libraries
-    # The peak resident size of this process from here on: glibc hands its
-    # free pages back, then "5" resets the high-water mark (ru_maxrss would
-    # carry the parent's from before exec).
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = status("VmRSS")
-    lb, ub = bm.compute_bounds(x, 0.05, "symbolic")
-peak = status("VmHWM") - before
-print(json.dumps({"peak_kb": peak, "lb": lb.tolist(), "ub": ub.tolist()}))
+    peak = peak_bytes(lambda: out.update(bounds=bm.compute_bounds(x, 0.05, "symbolic")))
+lb, ub = out["bounds"]
+print(json.dumps({"peak_kb": peak // 1024, "lb": lb.tolist(), "ub": ub.tolist()}))
 """
 
 
