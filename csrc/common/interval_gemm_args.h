@@ -41,7 +41,7 @@ struct IntervalDirectConv {
   int64_t op;
   int64_t sh, sw;
   int64_t out_w;
-  T* tile_c;              // [out_w, op]
+  T* tile_c;              // [positions, op]
   T* tile_r;
 };
 
@@ -50,7 +50,7 @@ struct IntervalDirectConv {
 template <typename T>
 struct SimdKernels {
   void (*gemm_cols)(const IntervalGemm<T>&, int64_t n0, int64_t n1);
-  void (*direct_conv_row)(const IntervalDirectConv<T>&, int64_t oh);
+  void (*direct_conv_span)(const IntervalDirectConv<T>&, int64_t j0, int64_t positions);
   T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);
   void (*crown_relax_row)(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n);
   int64_t lanes;

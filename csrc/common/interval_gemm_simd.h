@@ -150,16 +150,25 @@ void interval_gemm_cols(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end
 // ---- Convolution form (see IntervalDirectConv): output channels in lanes,
 // a block of P positions x OV vectors of channels. Per tap, OV weight and OV
 // |weight| vectors are loaded once and reused by P positions; each input
-// value is broadcast once, from an address that is a constant displacement
-// from the tap's (SW, the width stride, is a template argument when 1 or 2).
-// One flat loop over the taps: the nested channel/row/column loops of a
-// textbook direct convolution cost as much as the FMAs at kw = 3 or 4.
-template <typename T, int Bytes, int P, int OV, int SW>
-static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0, int64_t ob) {
+// value is broadcast once, from the position's base address plus the tap's
+// offset. One flat loop over the taps: the nested channel/row/column loops of
+// a textbook direct convolution cost as much as the FMAs at kw = 3 or 4. The
+// positions are the output's, flattened to [out_h * out_w], so a block may
+// span two rows: MNIST-large's 13-wide rows as blocks of 6 + 4 + 3 ran the
+// small blocks at a third fewer FMAs per cycle (perf), and flattening took
+// the kernel from 0.93x to 1.3x oneDNN there (B = 8; see the caller).
+template <typename T, int Bytes, int P, int OV>
+static void direct_block(const IntervalDirectConv<T>& d, int64_t j0, int64_t t0, int64_t ob) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::L;
-  const int64_t sw = SW ? SW : d.sw;
+  T* tc = d.tile_c + t0 * d.op + ob;
+  T* tr = d.tile_r + t0 * d.op + ob;
+  const T* xq[P];
+  for (int q = 0; q < P; ++q) {
+    const int64_t oh = (j0 + t0 + q) / d.out_w, ow = (j0 + t0 + q) % d.out_w;
+    xq[q] = d.x + 2 * (oh * d.sh * d.wp + ow * d.sw);
+  }
   V ac[P][OV], ar[P][OV];
   for (int v = 0; v < OV; ++v) {
     const V b = d.bias ? S::load(d.bias + ob + v * L) : V{};  // bias is [op], vector-padded
@@ -168,20 +177,19 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0
       ar[q][v] = V{};
     }
   }
-  const T* x = d.x + 2 * (oh * d.sh * d.wp + ow0 * sw);
   const int64_t row = 2 * d.op;
   const T* w = d.w + ob;
   const T* a = w + d.op;
   for (int64_t k = 0; k < d.taps; ++k, w += row, a += row) {
-    const T* xk = x + d.off[k];
+    const int64_t o = d.off[k];
     V wv[OV], av[OV];
     for (int v = 0; v < OV; ++v) {
       wv[v] = S::load(w + v * L);
       av[v] = S::load(a + v * L);
     }
     for (int q = 0; q < P; ++q) {
-      const V xcv = S::broadcast(xk + 2 * q * sw);
-      const V xrv = S::broadcast(xk + 2 * q * sw + 1);
+      const V xcv = S::broadcast(xq[q] + o);
+      const V xrv = S::broadcast(xq[q] + o + 1);
       for (int v = 0; v < OV; ++v) {
         ac[q][v] += xcv * wv[v];
         ar[q][v] += xrv * av[v];
@@ -190,31 +198,29 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow0
   }
   for (int q = 0; q < P; ++q)
     for (int v = 0; v < OV; ++v) {
-      __builtin_memcpy(d.tile_c + (ow0 + q) * d.op + ob + v * L, &ac[q][v], sizeof(V));
-      __builtin_memcpy(d.tile_r + (ow0 + q) * d.op + ob + v * L, &ar[q][v], sizeof(V));
+      __builtin_memcpy(tc + q * d.op + v * L, &ac[q][v], sizeof(V));
+      __builtin_memcpy(tr + q * d.op + v * L, &ar[q][v], sizeof(V));
     }
 }
 
-// A row of n positions in blocks of at most Pmax, none smaller than 3 where
-// n allows (13 = 6 + 4 + 3, not 6 + 6 + 1): a block of 1 or 2 positions loads
-// as many weight vectors as a full one for a fraction of the FMAs, and on
-// MNIST-large's 13-wide rows the lone position cost 28% as much as the two
-// 6-blocks together (perf).
-template <typename T, int Bytes, int OV, int SW, int P>
-static void direct_block_p(const IntervalDirectConv<T>& d, int64_t oh, int64_t ow, int64_t ob, int p) {
+template <typename T, int Bytes, int OV, int P>
+static void direct_block_p(const IntervalDirectConv<T>& d, int64_t j0, int64_t j, int64_t ob, int p) {
   if constexpr (P > 1) {
-    if (p < P) return direct_block_p<T, Bytes, OV, SW, P - 1>(d, oh, ow, ob, p);
+    if (p < P) return direct_block_p<T, Bytes, OV, P - 1>(d, j0, j, ob, p);
   }
-  direct_block<T, Bytes, P, OV, SW>(d, oh, ow, ob);
+  direct_block<T, Bytes, P, OV>(d, j0, j, ob);
 }
 
-template <typename T, int Bytes, int Pmax, int OV, int SW>
-static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t ob) {
-  for (int64_t ow = 0; ow < d.out_w;) {
-    const int64_t n = d.out_w - ow;
+// n positions in blocks of at most Pmax, none smaller than 3 where n allows
+// (13 = 6 + 4 + 3, not 6 + 6 + 1): a block of 1 or 2 positions loads as many
+// weight vectors as a full one for a fraction of the FMAs.
+template <typename T, int Bytes, int Pmax, int OV>
+static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions, int64_t ob) {
+  for (int64_t j = 0; j < positions;) {  // j: in the span, from j0
+    const int64_t n = positions - j;
     const int p = int(n <= Pmax ? n : (n - Pmax >= 3 ? Pmax : (n + 1) / 2));
-    direct_block_p<T, Bytes, OV, SW, Pmax>(d, oh, ow, ob, p);
-    ow += p;
+    direct_block_p<T, Bytes, OV, Pmax>(d, j0, j, ob, p);
+    j += p;
   }
 }
 
@@ -225,21 +231,16 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t oh, int64_t
 #define MIXTRAIN_DIRECT_P2 4
 #define MIXTRAIN_DIRECT_P1 8
 #endif
-
-template <typename T, int Bytes, int SW>
-static void direct_conv_row_sw(const IntervalDirectConv<T>& d, int64_t oh) {
+// Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
+// output, every channel, into tile_c / tile_r ([positions, op]). (Passes over
+// chunks of taps small enough for L1 measured no faster: the weights come
+// from L2 fast enough for 24 FMAs per 4 weight vectors.)
+template <typename T, int Bytes>
+void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions) {
   constexpr int L = Simd<T, Bytes>::L;
   int64_t ob = 0;
-  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2, SW>(d, oh, ob);
-  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1, SW>(d, oh, ob);
-}
-
-// One output row `oh`, every position and channel, into tile_c / tile_r.
-template <typename T, int Bytes>
-void interval_direct_conv_row(const IntervalDirectConv<T>& d, int64_t oh) {
-  if (d.sw == 1) direct_conv_row_sw<T, Bytes, 1>(d, oh);
-  else if (d.sw == 2) direct_conv_row_sw<T, Bytes, 2>(d, oh);
-  else direct_conv_row_sw<T, Bytes, 0>(d, oh);
+  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
+  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
 }
 
 // ---- CROWN's ReLU step on one row of A (see cpu/crown_relu_backward_cpu.cpp):
@@ -309,12 +310,12 @@ void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
 extern const SimdKernels<float> kernels_f32;
 extern const SimdKernels<double> kernels_f64;
 const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BYTES>,
-                                     &interval_direct_conv_row<float, MIXTRAIN_SIMD_BYTES>,
+                                     &interval_direct_conv_span<float, MIXTRAIN_SIMD_BYTES>,
                                      &crown_row<float, MIXTRAIN_SIMD_BYTES>,
                                      &crown_relax_row<float, MIXTRAIN_SIMD_BYTES>,
                                      Simd<float, MIXTRAIN_SIMD_BYTES>::L};
 const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
-                                      &interval_direct_conv_row<double, MIXTRAIN_SIMD_BYTES>,
+                                      &interval_direct_conv_span<double, MIXTRAIN_SIMD_BYTES>,
                                       &crown_row<double, MIXTRAIN_SIMD_BYTES>,
                                       &crown_relax_row<double, MIXTRAIN_SIMD_BYTES>,
                                       Simd<double, MIXTRAIN_SIMD_BYTES>::L};

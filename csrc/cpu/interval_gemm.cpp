@@ -88,11 +88,11 @@ void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
   kernels<double>().gemm_cols(g, n0, n1);
 }
 
-void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh) {
-  kernels<float>().direct_conv_row(d, oh);
+void interval_direct_conv_span(const IntervalDirectConv<float>& d, int64_t j0, int64_t n) {
+  kernels<float>().direct_conv_span(d, j0, n);
 }
-void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh) {
-  kernels<double>().direct_conv_row(d, oh);
+void interval_direct_conv_span(const IntervalDirectConv<double>& d, int64_t j0, int64_t n) {
+  kernels<double>().direct_conv_span(d, j0, n);
 }
 
 int64_t interval_simd_lanes(bool is_double) { return is_double ? kernels<double>().lanes : kernels<float>().lanes; }

@@ -11,9 +11,10 @@ namespace mixtrain {
 void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1);
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1);
 
-// Convolution form: one output row of a direct convolution.
-void interval_direct_conv_row(const IntervalDirectConv<float>& d, int64_t oh);
-void interval_direct_conv_row(const IntervalDirectConv<double>& d, int64_t oh);
+// Convolution form: output positions [j0, j0 + n) (of out_h * out_w) of a
+// direct convolution.
+void interval_direct_conv_span(const IntervalDirectConv<float>& d, int64_t j0, int64_t n);
+void interval_direct_conv_span(const IntervalDirectConv<double>& d, int64_t j0, int64_t n);
 // SIMD lanes of T in the variant in use (the channel padding of the packed weight).
 int64_t interval_simd_lanes(bool is_double);
 
