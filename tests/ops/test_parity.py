@@ -211,13 +211,17 @@ def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
     ones by layer size; MIXTRAIN_CPU_CONV forces each. Row widths 1..17 cover
     every register-block size, 16/48/70 channels the vector tails, strides
     1..3 the stride-specialized and generic kernels; one input is
-    channels-last, one a strided view."""
+    channels-last, one a strided view. The direct kernel's tasks are spans of
+    up to 96 flattened output positions whose register blocks cross rows:
+    40 x 37 at B = 1 (16 spans, the last partial) and 13 x 13 in 2 groups
+    (spans of 96 + 73) cover that."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
     torch.manual_seed(3)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
     geometries = [  # (B, C, H, W, O, k, stride, padding, dilation, groups)
         (2, 3, 9, 17, 16, 3, 1, 1, 1, 1), (1, 5, 12, 12, 48, 4, 2, 1, 1, 1), (2, 4, 11, 10, 70, 3, 3, 2, 1, 1),
         (1, 6, 9, 9, 12, 3, 1, 0, 2, 3), (3, 2, 5, 3, 33, 2, 1, 0, 1, 1), (1, 1, 20, 31, 7, 5, 2, 2, 1, 1),
+        (1, 3, 40, 37, 20, 3, 1, 1, 1, 1), (5, 4, 15, 15, 32, 3, 1, 0, 1, 2),
     ]
     for i, (B, C, H, W, O, k, s, p, d, g) in enumerate(geometries):
         c = torch.randn(B, C, H, W, dtype=dtype)
