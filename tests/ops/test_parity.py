@@ -210,7 +210,7 @@ def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
     """interval_conv2d's CPU kernel picks a direct convolution or two oneDNN
     ones by layer size; MIXTRAIN_CPU_CONV forces each. Row widths 1..17 cover
     every register-block size, 16/48/70 channels the vector tails, strides
-    1..3 the stride-specialized and generic kernels; one input is
+    1..3 the position-to-input address arithmetic; one input is
     channels-last, one a strided view. The direct kernel's tasks are spans of
     up to 96 flattened output positions whose register blocks cross rows:
     40 x 37 at B = 1 (16 spans, the last partial) and 13 x 13 in 2 groups
