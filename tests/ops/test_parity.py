@@ -208,13 +208,13 @@ def test_interval_conv2d_channels_last_input():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
     """interval_conv2d's CPU kernel picks a direct convolution or two oneDNN
-    ones by layer size; MIXTRAIN_CPU_CONV forces each. Row widths 1..17 cover
-    every register-block size, 16/48/70 channels the vector tails, strides
-    1..3 the position-to-input address arithmetic; one input is
-    channels-last, one a strided view. The direct kernel's tasks are spans of
-    up to 96 flattened output positions whose register blocks cross rows:
-    40 x 37 at B = 1 (16 spans, the last partial) and 13 x 13 in 2 groups
-    (spans of 96 + 73) cover that."""
+    ones by layer size; MIXTRAIN_CPU_CONV forces each. 16/48/70 channels
+    cover the vector tails, strides 1..3 the position-to-input address
+    arithmetic; one input is channels-last, one a strided view. The direct
+    kernel's tasks are spans of up to 96 flattened output positions whose
+    register blocks cross rows: 40 x 37 at B = 1 (16 spans on 2 threads, the
+    last partial) and 13 x 13 in 2 groups (spans of 96 + 73) cover that.
+    Every register-block size: the test below."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
     torch.manual_seed(3)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
@@ -234,5 +234,27 @@ def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
         b = torch.randn(O, dtype=dtype) if i % 2 == 0 else None
         got = mc.interval_conv2d(c, r, w, b, stride=s, padding=p, dilation=d, groups=g)
         want = reference.interval_conv2d(c, r, w, b, (s, s), (p, p), (d, d), g)
+        for x, y in zip(got, want):
+            torch.testing.assert_close(x, y, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
+    """The direct kernel cuts a span of n output positions into register
+    blocks of 1..6 positions (48 channels: one 32-channel block) and 1..12
+    (the 16-channel tail). Since blocks run over the flattened output, their
+    sizes follow the span, not the row width: a 1 x n output at B = 1 is one
+    span of n (fewer than 24 positions), so n = 1..17 makes every size."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
+    torch.manual_seed(4)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    w = torch.randn(48, 3, 3, 3, dtype=dtype)
+    b = torch.randn(48, dtype=dtype)
+    for n in range(1, 18):
+        c = torch.randn(1, 3, 3, n + 2, dtype=dtype)
+        r = torch.rand_like(c)
+        got = mc.interval_conv2d(c, r, w, b)
+        want = reference.interval_conv2d(c, r, w, b)
+        assert got[0].shape == (1, 48, 1, n)
         for x, y in zip(got, want):
             torch.testing.assert_close(x, y, **tol)
