@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include "cpu/interval_gemm.h"
+#include "kernel_choice.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #ifdef MIXTRAIN_WITH_CUDA
@@ -13,4 +14,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.def("cpu_simd_level", &mixtrain::interval_gemm_simd_level,
         "SIMD variant of the CPU interval product chosen for this CPU");
+  m.def("_set_kernel_choice", &mixtrain::set_kernel_choice, py::arg("op"), py::arg("choice"),
+        "Benchmarks only: force an op's own kernel ('own') or its cuBLAS/cuDNN path ('library'), or 'auto'");
 }

@@ -8,6 +8,7 @@ something on any machine.
 """
 import ctypes
 import dataclasses
+import itertools
 import statistics
 import time
 
@@ -30,11 +31,20 @@ class Case:
 def _ibp_linear(rows, k, n, device, dtype):
     c = torch.randn(rows, k, device=device, dtype=dtype)
     r = torch.rand(rows, k, device=device, dtype=dtype)
-    w = torch.randn(n, k, device=device, dtype=dtype)
-    b = torch.randn(n, device=device, dtype=dtype)
+    # The op is bound by reading W: on a GPU, W must come from device memory.
+    weights = rotating(lambda: (torch.randn(n, k, device=device, dtype=dtype), torch.randn(n, device=device,
+                                                                                          dtype=dtype)),
+                       (n * k + n) * c.element_size(), device)
+
+    def fused():
+        w, b = weights()
+        return ops.interval_linear(c, r, w, b)
+
+    def ref():
+        w, b = weights()
+        return reference.interval_linear(c, r, w, b)
     size = c.element_size()
-    return Case("interval_linear rows=%d K=%d N=%d" % (rows, k, n), "interval_linear",
-                lambda: ops.interval_linear(c, r, w, b), lambda: reference.interval_linear(c, r, w, b),
+    return Case("interval_linear rows=%d K=%d N=%d" % (rows, k, n), "interval_linear", fused, ref,
                 size * (n * k + 2 * rows * k + 2 * rows * n + n), 4.0 * rows * k * n)
 
 
@@ -131,7 +141,11 @@ def sync(device):
 
 def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
     """Median wall time of fn() over repeats (auto: as many as fit `budget`
-    seconds, 5..200; 3 when one call alone takes longer than the budget)."""
+    seconds, 5..200; 3 when one call alone takes longer than the budget).
+    On CUDA: the GPU time per call of batches of back-to-back calls (see
+    _cuda_median_seconds)."""
+    if torch.device(device).type == "cuda":
+        return _cuda_median_seconds(fn, repeats, budget)
     fn()
     sync(device)
     if repeats is None:
@@ -147,6 +161,48 @@ def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
         sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _cuda_median_seconds(fn, repeats=None, budget=0.5):
+    """CUDA events around batches of calls made back to back (about 2 ms of
+    work each), median over batches of the time per call. A host clock with a
+    synchronize after every call would add the synchronization's ~10 us to
+    every call and leave the GPU idle between them; a training loop launches
+    back to back, so this is the time it sees, launch overhead included where
+    the host cannot keep up."""
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    one = max(time.perf_counter() - t0, 1e-6)
+    inner = int(min(100, max(1, 2e-3 / one)))
+    if repeats is None:
+        repeats = 3 if one > budget else int(min(50, max(5, budget / (one * inner))))
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(repeats):
+        start.record()
+        for _ in range(inner):
+            fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / inner)
+    return statistics.median(times)
+
+
+def rotating(make, nbytes, device):
+    """A callable returning the next of several copies of make()'s result, as
+    many as cover twice the GPU's L2 cache (one copy off CUDA), so that a timed
+    loop reads its operands from device memory, as a real pass does, and not
+    from the L2 that the previous call left them in."""
+    copies = 1
+    if torch.device(device).type == "cuda":
+        l2 = torch.cuda.get_device_properties(device).L2_cache_size
+        copies = max(1, min(64, -(-2 * l2 // max(nbytes, 1))))
+    items = [make() for _ in range(copies)]
+    it = itertools.cycle(items)
+    return lambda: next(it)
 
 
 def peak_bytes(fn, device="cpu"):
@@ -205,6 +261,12 @@ def floor_seconds(case, peaks):
 def run(device="cpu", dtype=torch.float32, quick=False, compiled_reference=False, progress=None, only=None):
     """Times every case (those whose name contains `only`, if given); returns
     a list of dicts (times in seconds)."""
+    from .bounds.precision import ieee_float32
+    with ieee_float32(device):  # the reference in IEEE float32 too, as the fused ops always are
+        return _run(device, dtype, quick, compiled_reference, progress, only)
+
+
+def _run(device, dtype, quick, compiled_reference, progress, only):
     peaks = machine_peaks(device, dtype)
     rows = []
     all_cases = [c for c in cases(device, dtype, quick) if only is None or only in c.name]

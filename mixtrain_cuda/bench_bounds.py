@@ -46,7 +46,9 @@ def _pass(bm, x, y, eps, method, backward):
     return run
 
 
-def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0):
+def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0, on_row=None):
+    """Times every case (those matching `only`); on_row(result so far) is
+    called after each case, so a run cut short still leaves its numbers."""
     rows = []
     cases = QUICK if quick else CASES + (CUDA_CASES if torch.device(device).type == "cuda" else [])
     # only: comma-separated substrings of "network method"; a case runs if any matches.
@@ -70,7 +72,9 @@ def run(device="cpu", quick=False, only=None, progress=None, reference=True, bud
                 row[key + "_peak_bytes"] = peak_bytes(fn, device)  # after the timing: allocator and caches warm
                 model.zero_grad(set_to_none=True)
         rows.append(row)
-    return dict(rows=rows)
+        if on_row:
+            on_row(dict(rows=rows, complete=len(rows) == len(cases)))
+    return dict(rows=rows, complete=True)
 
 
 def format_table(result):

@@ -56,20 +56,25 @@ def cmd_bench(args):
     def progress(i, n, name):
         print("  [%d/%d] %s" % (i + 1, n, name), file=sys.stderr, flush=True)
 
+    def write_json(result):
+        result = dict(result, device=device_name(args.device), device_kind=torch.device(args.device).type,
+                      date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      commit=git_commit(), dtype=args.dtype, build=build_info(), threads=torch.get_num_threads())
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+
     if args.bounds:
         from . import bench_bounds
-        result = bench_bounds.run(args.device, quick=args.quick, only=args.only, progress=progress)
+        # Whole passes can take minutes: the JSON is rewritten after each case.
+        result = bench_bounds.run(args.device, quick=args.quick, only=args.only, progress=progress,
+                                  on_row=write_json if args.json else None)
         print(bench_bounds.format_table(result))
     else:
         result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
                            progress=progress, only=args.only)
         print(bench.format_table(result))
     if args.json:
-        result.update(device=device_name(args.device), device_kind=torch.device(args.device).type,
-                      date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      commit=git_commit(), dtype=args.dtype, build=build_info(), threads=torch.get_num_threads())
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(result)
         print("wrote", args.json)
     return 0
 

@@ -1,28 +1,96 @@
 #!/usr/bin/env bash
-# Everything a GPU session checks, in one command (the device machines are
-# bare, offline and lent by the minute): build for the visible GPU with the
-# machine's own python3 and torch, run the whole test suite (the CUDA tests
-# included), and time the ops on CUDA. Results go to $OUT (or ./gpu-out):
-# commit the JSON to benchmarks/results/ and the table to benchmarks/README.md.
-#   bash scripts/gpu_session.sh            # on the device machine
+# What a GPU session checks, in as few device calls as possible (the device
+# machines are bare, offline and lent by the minute): build for the visible
+# GPU with the machine's own python3 and torch, then the steps named on the
+# command line (default: all), each under its own time limit so that one
+# command ends inside the device's 10 minutes with every log kept in $OUT.
+#   bash scripts/gpu_session.sh [build] [diag] [ostream] [tests] [choices] [ops] [bounds] [train]
+# Steps: diag = scripts/diag_error_path.py, ostream = scripts/diag_ostream.sh, tests = the whole suite (the CUDA
+# tests included), choices = benchmarks/gpu_kernel_choices.py, ops = `mixtrain
+# bench` of the single ops on CUDA, bounds = `mixtrain bench --bounds` on CUDA,
+# train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
+# holding the four idx .gz files and set MIXTRAIN_DATA to it).
+# Commit the JSON to benchmarks/results/ and the tables to benchmarks/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-out}
+FINAL=${OUT:-$PWD/gpu-out}
+OUT=$FINAL/w                   # packed into $FINAL/results.tgz at the end (the device returns 8 files)
 mkdir -p "$OUT"
+trap 'tar czf "$FINAL/results.tgz" -C "$FINAL" w && rm -rf "$OUT"' EXIT
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
+STEPS=" ${*:-build tests ops bounds} "
+LIMIT=${LIMIT:-585}            # seconds for the whole command
+left() { echo $((LIMIT - SECONDS)); }
+has() { [[ "$STEPS" == *" $1 "* ]]; }
 [ -z "${CUDA_HOME:-}" ] && [ -x /usr/local/cuda/bin/nvcc ] && export CUDA_HOME=/usr/local/cuda
-ARCH=$("$PY" -c 'import torch; p = torch.cuda.get_device_capability(); print("%d.%d" % p)')
-echo "== building for sm_${ARCH/./} (MAX_JOBS=${MAX_JOBS:-16})"
-TORCH_CUDA_ARCH_LIST="$ARCH" FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-16} "$PY" setup.py -q build_ext --inplace \
-  > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
-"$PY" -m mixtrain_cuda info | tee "$OUT/build_info.json"
-echo "== tests"
-"$PY" -m pytest tests -q -x -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -25
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 stamp=$(date -u +%Y-%m-%d)
 gpu=$("$PY" -c 'import torch; print(torch.cuda.get_device_name().split()[1].lower())' 2>/dev/null || echo gpu)
-echo "== benchmarks"
-"$PY" -m mixtrain_cuda bench --device cuda --compiled-reference --json "$OUT/${gpu}-${stamp}.json" 2>/dev/null \
-  | tee "$OUT/bench_cuda.txt"
-"$PY" -m mixtrain_cuda bench --device cpu --json "$OUT/${gpu}-host-cpu-${stamp}.json" 2>/dev/null > /dev/null
-echo "results in $OUT"
+
+# The GPU machines' default compiler, /opt/gcc/bin/g++, is a wrapper that
+# links libstdc++ statically: an extension built with it crashes on the first
+# error message that formats a number (scripts/diag_ostream.sh showed it; the
+# same GCC 13.3 as /usr/bin/g++ works). Build with the system compiler.
+if [ -x /usr/bin/g++ ] && [[ -z "${CXX:-}" || "${CXX:-}" == /opt/gcc/* ]]; then
+  export CC=/usr/bin/gcc CXX=/usr/bin/g++ LDSHARED="/usr/bin/g++ -shared" LDCXXSHARED="/usr/bin/g++ -shared"
+fi
+# The extension is always built: the machine is bare. -Xptxas -v puts each
+# kernel's registers, shared memory and spills into build.log.
+ARCH=$("$PY" -c 'import torch; p = torch.cuda.get_device_capability(); print("%d.%d" % p)')
+echo "== build for sm_${ARCH/./} (MAX_JOBS=${MAX_JOBS:-16}, CC=${CC:-default} CXX=${CXX:-default})"
+t0=$SECONDS
+NVCC_APPEND_FLAGS="-Xptxas -v" TORCH_CUDA_ARCH_LIST="$ARCH" FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-16} \
+  "$PY" setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+echo "built in $((SECONDS - t0)) s"
+"$PY" -m mixtrain_cuda info > "$OUT/build_info.json"
+grep -i '"cuda' "$OUT/build_info.json" | head -20
+
+if has diag; then
+  echo "== diag"
+  timeout 60 "$PY" scripts/diag_error_path.py 2>&1 | tee "$OUT/diag.txt"
+  if command -v cuda-gdb > /dev/null; then
+    timeout 90 cuda-gdb -batch -ex run -ex bt --args "$PY" -c "import torch, mixtrain_cuda as mc
+mc.interval_linear(torch.randn(2, 4), torch.randn(2, 5), torch.randn(3, 4))" > "$OUT/diag_gdb.txt" 2>&1
+    grep -E "^#|signal" "$OUT/diag_gdb.txt" | head -30
+  fi
+fi
+if has ostream; then
+  echo "== ostream diag"
+  bash scripts/diag_ostream.sh 2>&1 | tee "$OUT/diag_ostream.txt"
+fi
+if has tests; then
+  echo "== tests"
+  timeout $(( $(left) < ${TESTS_LIMIT:-200} ? $(left) : ${TESTS_LIMIT:-200} )) \
+    env OMP_NUM_THREADS=2 "$PY" -m pytest ${TESTS_PATHS:-tests} -q -n 8 -p no:cacheprovider -rfE --tb=short ${TESTS_ARGS:-} > "$OUT/tests.log" 2>&1
+  echo "pytest rc $?"
+  grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -30
+fi
+if has choices; then
+  echo "== kernel choices"
+  timeout $(( $(left) < ${CHOICES_LIMIT:-150} ? $(left) : ${CHOICES_LIMIT:-150} )) \
+    "$PY" benchmarks/gpu_kernel_choices.py --json "$OUT/${gpu}-choices-${stamp}.json" > "$OUT/choices.txt" 2>&1
+  echo "rc $?"; cat "$OUT/choices.txt"
+fi
+if has ops; then
+  echo "== ops bench"
+  timeout $(( $(left) < ${OPS_LIMIT:-120} ? $(left) : ${OPS_LIMIT:-120} )) \
+    "$PY" -m mixtrain_cuda bench --device cuda ${OPS_ARGS:-} --json "$OUT/${gpu}-ops-${stamp}.json" \
+    > "$OUT/bench_ops.txt" 2>&1
+  echo "rc $?"; cat "$OUT/bench_ops.txt" | tail -45
+fi
+if has bounds; then
+  echo "== bounds bench"
+  timeout $(( $(left) - ${TRAIN_LIMIT:-0} )) \
+    "$PY" -m mixtrain_cuda bench --bounds --device cuda ${BOUNDS_ONLY:+--only "$BOUNDS_ONLY"} \
+    --json "$OUT/${gpu}-bounds-${stamp}.json" \
+    > "$OUT/bench_bounds.txt" 2>&1
+  echo "rc $?"; tail -40 "$OUT/bench_bounds.txt"
+fi
+if has train; then
+  echo "== train"
+  timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run" ${TRAIN_ARGS:-} \
+    > "$OUT/train.log" 2>&1
+  echo "rc $?"; tail -30 "$OUT/train.log"
+fi
+echo "done in $SECONDS s; results in $FINAL/results.tgz"

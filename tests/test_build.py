@@ -1,7 +1,10 @@
 """The build: what build_info() reports matches what is registered."""
 import os
 import shutil
+import subprocess
+import sys
 
+import pytest
 import torch
 
 import mixtrain_cuda as mc
@@ -29,3 +32,16 @@ def test_cuda_kernels_registered_when_the_build_had_cuda():
     if os.environ.get("MIXTRAIN_EXPECT_CUDA") == "1":
         assert torch.version.cuda is not None and shutil.which("nvcc") or os.path.exists("/usr/local/cuda/bin/nvcc")
         assert info["cuda_compiled"], "the extension was built without CUDA kernels"
+
+
+@pytest.mark.skipif(not _extension.LOADED or not sys.platform.startswith("linux") or shutil.which("ldd") is None,
+                    reason="needs the built extension and ldd (Linux)")
+def test_extension_links_libstdcxx_dynamically():
+    """A C++ runtime linked into _C.so (a compiler wrapper that passes
+    -static-libstdc++, as /opt/gcc/bin/g++ on the GPU machines does) has its
+    own copy of the locale machinery: the first error message that formats a
+    number then crashes the process (seen on torch 2.11). Build with the
+    system compiler instead (CC=gcc CXX=g++)."""
+    from mixtrain_cuda import _C
+    out = subprocess.run(["ldd", _C.__file__], capture_output=True, text=True).stdout
+    assert "libstdc++" in out, "mixtrain_cuda/_C links the C++ runtime statically:\n" + out

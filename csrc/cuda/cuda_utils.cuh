@@ -5,6 +5,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <array>
 #include <cstdint>
 
 namespace mixtrain {
@@ -47,6 +48,45 @@ __device__ __forceinline__ T block_sum(T v, T* scratch) {
   v = threadIdx.x < warps ? scratch[threadIdx.x] : T(0);
   if (warp == 0) v = warp_sum(v);
   return v;
+}
+
+// Bounds are claims about float32 arithmetic. A library product rounded to
+// TF32 (10-bit mantissa, about 1e-3 relative) can move a center or shrink a
+// radius by far more than float32 rounding, and the bound stops being sound.
+// cuDNN takes TF32 for float32 convolutions by default
+// (torch.backends.cudnn.allow_tf32 is True) and cuBLAS does once a user asks
+// (torch.set_float32_matmul_precision("high")), so every cuBLAS and cuDNN call
+// in these kernels runs in IEEE float32, whatever the global settings say.
+
+// cuBLAS: the precision is a global setting read at each GEMM, so it is set
+// to "highest" for the guard's scope and restored after. (A thread running
+// its own GEMM at the same moment could see the change; it then runs in
+// IEEE float32 too, never less precise.)
+class IeeeMatmulGuard {
+ public:
+  IeeeMatmulGuard() : saved_(at::globalContext().float32MatmulPrecision()) {
+    if (saved_ != at::Float32MatmulPrecision::HIGHEST) at::globalContext().setFloat32MatmulPrecision("highest");
+  }
+  ~IeeeMatmulGuard() {
+    if (saved_ == at::Float32MatmulPrecision::HIGH) at::globalContext().setFloat32MatmulPrecision("high");
+    if (saved_ == at::Float32MatmulPrecision::MEDIUM) at::globalContext().setFloat32MatmulPrecision("medium");
+  }
+  IeeeMatmulGuard(const IeeeMatmulGuard&) = delete;
+  IeeeMatmulGuard& operator=(const IeeeMatmulGuard&) = delete;
+
+ private:
+  at::Float32MatmulPrecision saved_;
+};
+
+// cuDNN: at::_convolution takes allow_tf32 per call, so no global changes.
+inline at::Tensor conv2d_ieee(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                              int64_t groups) {
+  const auto& ctx = at::globalContext();
+  const std::array<int64_t, 2> no_output_padding{0, 0};
+  return at::_convolution(input, weight, bias, stride, padding, dilation, /*transposed=*/false, no_output_padding,
+                          groups, ctx.benchmarkCuDNN(), ctx.deterministicCuDNN(), ctx.userEnabledCuDNN(),
+                          /*allow_tf32=*/false);
 }
 
 }  // namespace cuda

@@ -1,10 +1,18 @@
 // symbolic_linear on CUDA: center W c + b (cuBLAS, one row per sample), and the
-// generator product G W^T in a tiled kernel whose epilogue also reduces the
-// tile's columns into the concrete radius -- the new generators are written
-// once and never read back just to bound them.
+// generator product G W^T in one of two ways (kSmallProduct decides):
+// - own: a tiled kernel whose epilogue also reduces the tile's columns into
+//   the concrete radius -- the new generators are written once and never read
+//   back just to bound them;
+// - library: one cuBLAS GEMM over all B*R rows, then the column kernel of
+//   generator_radius.cuh reads them once more. At MixTrain's sizes the product
+//   is arithmetic-bound (MNIST small fc1 at k = 10: 3.1 GMAC against 8 MB of
+//   output), and cuBLAS's float32 GEMM runs far closer to the peak than this
+//   64x64 tile does, so the extra read costs less than it saves.
+// Both run in IEEE float32 (cuda_utils.cuh says why).
 #include <torch/library.h>
 
 #include "checks.h"
+#include "kernel_choice.h"
 #include "cuda/cuda_utils.cuh"
 #include "cuda/generator_radius.cuh"
 
@@ -13,6 +21,12 @@ namespace {
 
 constexpr int TM = 64, TN = 64, TK = 16;  // tile rows, tile columns, k-step
 constexpr int kTileThreads = 256;         // 16 x 16 threads, 4 x 4 outputs each
+// Products of at most this many multiply-adds take the fused tile kernel (one
+// launch, no second read); larger ones go to cuBLAS. Measured on an H100
+// (benchmarks/gpu_kernel_choices.py, benchmarks/README.md): fused wins up to
+// 164M (55 us against 78) and loses from 3.1G (MNIST small fc1 at k = 10:
+// 469 us against 297).
+constexpr int64_t kSmallProduct = int64_t(1) << 29;
 
 // Y[b, row, n] = sum_k G[b, row, k] * W[n, k]. Grid (N/TN, R/TM, B): a tile
 // never spans two samples, so its column sums belong to one (b, n).
@@ -91,10 +105,12 @@ __global__ void symbolic_linear_gens_kernel(const T* __restrict__ G, const T* __
         s1 += red_l1[i][t];
         s2 += red_sq[i][t];
       }
-      // Row tiles of one sample meet here; float atomics make the summation
-      // order (not the math) depend on scheduling.
-      atomicAdd(l1 + b * N + col, s1);
-      if (l2) atomicAdd(sq + b * N + col, s2);
+      // Each row tile writes its own partial sums ([row tiles, B, N]), added
+      // up afterwards in a fixed order: no atomics, so the radius is the same
+      // bits on every call (generator_radius.cuh says why that matters).
+      const int64_t at = (int64_t(blockIdx.y) * gridDim.z + b) * N + col;
+      l1[at] = s1;
+      if (l2) sq[at] = s2;
     }
   }
 }
@@ -110,23 +126,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> symbolic_linear_cuda(const at::Te
               "(the engine chunks)");
   const bool l2 = input_norm == 2.0;
   const c10::cuda::CUDAGuard guard(center.device());
+  const cuda::IeeeMatmulGuard ieee;
 
   const at::Tensor wt = weight.t();
   at::Tensor out_center = bias.has_value() ? at::addmm(*bias, center, wt) : at::mm(center, wt);
   const at::Tensor g = gens.contiguous(), w = weight.contiguous();
-  at::Tensor out_gens = at::empty({B, R, N}, g.options());
-  at::Tensor l1 = at::zeros({B, N}, g.options());
-  at::Tensor sq = l2 ? at::zeros({B, N}, g.options()) : at::Tensor();
-  if (B * R * N > 0) {
-    const dim3 grid((N + TN - 1) / TN, (R + TM - 1) / TM, B);
-    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "symbolic_linear_cuda", [&] {
-      symbolic_linear_gens_kernel<scalar_t><<<grid, kTileThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          g.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), out_gens.data_ptr<scalar_t>(), l1.data_ptr<scalar_t>(),
-          l2 ? sq.data_ptr<scalar_t>() : nullptr, R, K, N, input_rows, l2);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    });
+  if (!use_own_kernel(ChoiceOp::SymbolicLinear, B * R * K * N <= kSmallProduct) && B * R * N > 0) {
+    at::Tensor out_gens = at::mm(g.view({B * R, K}), wt).view({B, R, N});
+    return {out_center, out_gens, cuda::generator_radius(out_gens, input_rows, l2)};
   }
-  return {out_center, out_gens, cuda::finish_radius(l1, sq, l2)};
+  at::Tensor out_gens = at::empty({B, R, N}, g.options());
+  if (B * R * N == 0) {
+    return {out_center, out_gens, at::zeros({B, N}, g.options())};
+  }
+  const int64_t row_tiles = (R + TM - 1) / TM;
+  at::Tensor l1 = at::empty({row_tiles, B, N}, g.options());  // partial sums of each row tile
+  at::Tensor sq = l2 ? at::empty({row_tiles, B, N}, g.options()) : at::Tensor();
+  const dim3 grid((N + TN - 1) / TN, row_tiles, B);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "symbolic_linear_cuda", [&] {
+    symbolic_linear_gens_kernel<scalar_t><<<grid, kTileThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        g.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), out_gens.data_ptr<scalar_t>(), l1.data_ptr<scalar_t>(),
+        l2 ? sq.data_ptr<scalar_t>() : nullptr, R, K, N, input_rows, l2);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  // torch's reduction over the row tiles is deterministic (no atomics).
+  at::Tensor l1_sum = row_tiles > 1 ? l1.sum(0) : l1.squeeze(0);
+  at::Tensor sq_sum = l2 ? (row_tiles > 1 ? sq.sum(0) : sq.squeeze(0)) : at::Tensor();
+  return {out_center, out_gens, cuda::finish_radius(l1_sum, sq_sum, l2)};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ from .backward import backward_bounds, identity_spec
 from .graph import trace
 from .inputs import InputSet, parse_norm
 from .layers import BatchNorm, Box, Linear, ReLU, SymbolicPass
+from .precision import ieee_float32
 from .symbolic_rows import streamed_symbolic
 
 METHODS = ("ibp", "symbolic", "crown-ibp", "crown")
@@ -76,6 +77,10 @@ class BoundedModule(nn.Module):
         if x.shape[0] == 0:
             n = C.shape[1] if C is not None else None
             return self._empty_bounds(x, n)
+        with ieee_float32(x.device):  # TF32 would make the bounds unsound (precision.py)
+            return self._bounds(x, eps, method, norm, C, x_min, x_max, clean_batch)
+
+    def _bounds(self, x, eps, method, norm, C, x_min, x_max, clean_batch):
         inputs = InputSet(x, eps, norm, x_min, x_max)
         self._prepare(x, clean_batch, inputs)
         try:
@@ -212,6 +217,14 @@ class BoundedModule(nn.Module):
         B = inputs.x.shape[0]
         elem = inputs.x.element_size()
         widest = max(_numel(n.layer.out_shape) for n in self.nodes[1:])
+        keep_graph = self._keeps_graph(inputs.x)
+        # Bytes per row of A (one neuron whose bounds are wanted): a few copies
+        # alive at the widest node; under autograd, also A at every node, which
+        # the backward needs (each chunk is then checkpointed, so that only one
+        # chunk's are alive at a time: without, MNIST large at B = 4 took the
+        # whole 80 GB of an H100).
+        per_row = B * elem * (4 * widest + (2 * sum(_numel(n.layer.out_shape) for n in self.nodes[1:])
+                                            if keep_graph else 0))
         for idx, node in enumerate(self.nodes[1:], start=1):
             args = [boxes[i] for i in node.inputs]
             if isinstance(node.layer, ReLU):
@@ -220,12 +233,13 @@ class BoundedModule(nn.Module):
             if idx in relu_inputs and seen_relu:
                 shape = node.layer.out_shape
                 n = _numel(shape)
-                # A of a chunk at its widest: B * rows * widest node, a few copies alive.
-                rows = max(1, min(n, budget // max(1, 4 * B * widest * elem)))
+                rows = max(1, min(n, budget // max(1, per_row)))
                 lo, up = [], []
                 for start in range(0, n, rows):
-                    A = identity_spec(B, shape, inputs.x.dtype, inputs.x.device, start, min(n, start + rows))
-                    l, u = backward_bounds(self.nodes, self.ops, inputs, idx, A)
+                    def chunk(idx=idx, shape=shape, start=start, stop=min(n, start + rows)):
+                        A = identity_spec(B, shape, inputs.x.dtype, inputs.x.device, start, stop)
+                        return backward_bounds(self.nodes, self.ops, inputs, idx, A)
+                    l, u = self._checkpointed(chunk, inputs.x.device) if keep_graph else chunk()
                     lo.append(l)
                     up.append(u)
                 lower = torch.maximum(torch.cat(lo, 1).reshape(B, *shape), box.lower)
@@ -269,19 +283,30 @@ class BoundedModule(nn.Module):
         return torch.cat(lo), torch.cat(up)
 
     def _checkpointed_chunk(self, inputs, C, rows):
-        # Training-mode BatchNorm forgets this pass's batch statistics when it
-        # ends, before the backward recomputes the chunk: hand them back then.
-        stats = [(n.layer, n.layer.stats) for n in self.nodes[1:] if isinstance(n.layer, BatchNorm)]
+        return self._checkpointed(lambda: self._symbolic_chunk(inputs, C, rows), inputs.x.device)
+
+    def _checkpointed(self, fn, device):
+        """fn() under activation checkpointing: its intermediates are not kept
+        but recomputed, one call at a time, in the backward. The recomputation
+        runs after compute_bounds has ended, so it gets back the layer state of
+        now (training-mode BatchNorm's batch statistics, the ReLUs'
+        pre-activation bounds), and IEEE float32: it must compute the same bits
+        (the same unstable ReLUs, so the same generator rows), or autograd
+        refuses the recomputed tensors."""
+        state = [(n.layer, name, getattr(n.layer, name)) for n in self.nodes[1:]
+                 for name in (("stats",) if isinstance(n.layer, BatchNorm) else
+                              ("pre_bounds",) if isinstance(n.layer, ReLU) else ())]
 
         def run():
-            before = [layer.stats for layer, _ in stats]
-            for layer, st in stats:
-                layer.stats = st
+            before = [getattr(layer, name) for layer, name, _ in state]
+            for layer, name, value in state:
+                setattr(layer, name, value)
             try:
-                return self._symbolic_chunk(inputs, C, rows)
+                with ieee_float32(device):
+                    return fn()
             finally:
-                for (layer, _), st in zip(stats, before):
-                    layer.stats = st
+                for (layer, name, _), value in zip(state, before):
+                    setattr(layer, name, value)
         return checkpoint(run, use_reentrant=False)
 
     def _symbolic_streamed(self, inputs, C, rows):

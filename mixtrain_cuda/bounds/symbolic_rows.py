@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from ..ops.reference import safe_sqrt, symbolic_relax
 from .layers import Add, ReLU, Symbolic, SymbolicPass
 from .layers.batchnorm import ChannelAffine
+from .precision import ieee_float32
 
 
 def streamed_symbolic(nodes, ops, center, widths, norm, C, budget, keep_graph):
@@ -101,7 +102,8 @@ class _Stream:
                     return gens.pow(2).sum(1) if is_input and l2 else gens.abs().sum(1)
 
                 val = values[start:start + self.chunk]
-                part = checkpoint(contribution, val, use_reentrant=False) if self.keep_graph else contribution(val)
+                part = (checkpoint(_in_ieee_float32(contribution), val, use_reentrant=False) if self.keep_graph
+                        else contribution(val))
                 if is_input and l2:
                     sq = sq + part
                 else:
@@ -145,3 +147,12 @@ class _Stream:
                     states.pop(i, None)
         s = states.get(target)
         return None if s is None else s.gens
+
+
+def _in_ieee_float32(fn):
+    """fn(val) in IEEE float32 on val's device: a checkpointed chunk is
+    recomputed in the backward, outside compute_bounds's precision scope."""
+    def run(val):
+        with ieee_float32(val.device):
+            return fn(val)
+    return run

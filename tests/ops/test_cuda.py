@@ -1,4 +1,6 @@
 """CUDA kernels against the reference, on a GPU (skipped cleanly without one)."""
+import math
+
 import pytest
 import torch
 
@@ -10,18 +12,50 @@ from .test_parity import assert_close_to_oracle
 
 pytestmark = pytest.mark.cuda
 
+# Ops with two CUDA implementations (csrc/kernel_choice.h): every test that
+# takes the kernel_choice fixture runs on each of them, whatever the size rule
+# would pick for its shapes.
+CHOICE_OPS = ("interval_linear", "interval_conv2d", "symbolic_linear")
+
 
 def _cuda(args):
     return [a.cuda() if isinstance(a, torch.Tensor) else a for a in args]
 
 
+def _cpu(args):
+    return [a.cpu() if isinstance(a, torch.Tensor) else a for a in args]
+
+
+@pytest.fixture(params=["auto", "own", "library"])
+def kernel_choice(request):
+    from mixtrain_cuda import _C
+    for op in CHOICE_OPS:
+        _C._set_kernel_choice(op, request.param)
+    yield request.param
+    for op in CHOICE_OPS:
+        _C._set_kernel_choice(op, "auto")
+
+
+@pytest.fixture
+def tf32_allowed():
+    """The settings of a training script that asked for speed: TF32 in cuBLAS and cuDNN."""
+    matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.set_float32_matmul_precision(matmul)
+    torch.backends.cudnn.allow_tf32 = cudnn
+
+
 @pytest.mark.parametrize("op", OPS)
-def test_cuda_matches_cpu_oracle(op):
+def test_cuda_matches_cpu_oracle(op, kernel_choice):
     for args64, kwargs in cases(op, torch.float64):
         for dtype in (torch.float32, torch.float64):
             args = _cuda([a.to(dtype) if isinstance(a, torch.Tensor) else a for a in args64])
             got = fused(op)(*args, **kwargs)
-            ref = ref_call(op, args, kwargs)
+            # The float32 reference runs on the CPU: on CUDA it could take TF32
+            # (cuDNN's default) and so excuse a kernel that takes it too.
+            ref = ref_call(op, _cpu(args), kwargs)
             oracle = ref_call(op, args64, kwargs)
             for g, r, o in zip(got, ref, oracle):
                 assert g.device.type == "cuda" and g.dtype == r.dtype and g.shape == r.shape
@@ -73,3 +107,63 @@ def test_cuda_non_contiguous_and_empty():
         torch.testing.assert_close(g, want)
     e = torch.empty(0, 9, device="cuda")
     assert mc.interval_linear(e, e, w)[0].shape == (0, 7)
+
+
+def _large_cases():
+    """Shapes big enough that cuBLAS and cuDNN use their tensor-core (TF32)
+    kernels when allowed, so a product that slipped into TF32 shows."""
+    g = torch.Generator().manual_seed(0)
+    t = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    u = lambda *s: torch.rand(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    return [
+        ("interval_linear", (t(64, 512), u(64, 512), t(256, 512), t(256)), {}),
+        ("interval_linear", (t(4, 512), u(4, 512), t(256, 512), t(256)), {}),
+        ("interval_conv2d", (t(8, 16, 16, 16), u(8, 16, 16, 16), t(32, 16, 3, 3), t(32)), dict(padding=1)),
+        ("symbolic_linear", (t(2, 256), t(2, 300, 256), t(128, 256), t(128)), dict(input_rows=256)),
+        ("symbolic_conv2d", (t(2, 8, 12, 12), t(2, 40, 8, 12, 12), t(16, 8, 3, 3), t(16)),
+         dict(padding=1, input_rows=40)),
+    ]
+
+
+def test_cuda_ops_stay_ieee_float32_when_tf32_is_allowed(tf32_allowed, kernel_choice):
+    """TF32 (about 1e-3 relative) would make the bounds unsound: every library
+    product in the kernels runs in IEEE float32 whatever the global settings,
+    and the settings are left as they were."""
+    for op, args64, kwargs in _large_cases():
+        args = [a.float() if isinstance(a, torch.Tensor) else a for a in args64]
+        got = fused(op)(*_cuda(args), **kwargs)
+        ref = ref_call(op, args, kwargs)  # float32 on the CPU: no TF32 there
+        oracle = ref_call(op, args64, kwargs)
+        for g, r, o in zip(got, ref, oracle):
+            assert_close_to_oracle(g.cpu(), r, o, factor=8.0)
+    assert torch.get_float32_matmul_precision() == "high"
+    assert torch.backends.cudnn.allow_tf32
+
+
+def test_kernel_choice_covers_large_generator_rows(kernel_choice):
+    """The radius kernel splits generator rows into chunks that meet in
+    atomics; many rows and few columns exercise every chunk boundary."""
+    B, R, K, N = 2, 3001, 37, 5
+    c, g, w = torch.randn(B, K), torch.randn(B, R, K), torch.randn(N, K)
+    for norm in (math.inf, 2.0):
+        got = mc.symbolic_linear(c.cuda(), g.cuda(), w.cuda(), None, input_rows=1000, input_norm=norm)
+        ref = reference.symbolic_linear(c, g, w, None, 1000, norm)
+        oracle = reference.symbolic_linear(c.double(), g.double(), w.double(), None, 1000, norm)
+        for out, r32, o in zip(got, ref, oracle):
+            assert_close_to_oracle(out.cpu(), r32, o, factor=8.0)
+
+
+def test_cuda_radius_is_the_same_bits_on_every_call(kernel_choice):
+    """No atomics in the radius: the ReLU after it decides from it which
+    neurons are unstable, and a checkpointed chunk recomputed in the backward
+    must decide the same (else autograd refuses the recomputed tensors)."""
+    B, R, K, N = 2, 3001, 64, 7
+    c, g, w = torch.randn(B, K).cuda(), torch.randn(B, R, K).cuda(), torch.randn(N, K).cuda()
+    cc, gc, wc = torch.randn(B, 4, 9, 9).cuda(), torch.randn(B, 500, 4, 9, 9).cuda(), torch.randn(3, 4, 3, 3).cuda()
+    calls = [lambda: mc.symbolic_linear(c, g, w, None, input_rows=1000, input_norm=2.0),
+             lambda: mc.symbolic_conv2d(cc, gc, wc, None, input_rows=200)]
+    for call in calls:
+        first = call()
+        for _ in range(5):
+            for a, b in zip(first, call()):
+                assert torch.equal(a, b)

@@ -9,16 +9,32 @@ from mixtrain_cuda.ops import _extension
 
 pytestmark = pytest.mark.skipif(not _extension.LOADED, reason="compiled extension not loaded")
 
+ALL_CHECKS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+TORCH_VERSION = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2])
+
+
+def checks(op, grad):
+    """opcheck's checks for `op`. Torch before 2.14 fails AOTAutograd's
+    dynamic-shape check inside torch for an op whose output size depends on the
+    data (symbolic_relu's new generator rows) when it needs a gradient: "Node
+    sym_size_int_3 was invalid, but is output" (seen on torch 2.11 on the GPU
+    machine; the pinned 2.14.1 passes it). There the other three checks run."""
+    if op == "symbolic_relu" and grad and TORCH_VERSION < (2, 14):
+        return ALL_CHECKS[:3]
+    return ALL_CHECKS
+
 
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("grad", [False, True])
 def test_opcheck(op, grad):
     for args, kwargs in cases(op, torch.float64, grad=grad):
-        torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, args, kwargs))
+        torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, args, kwargs),
+                              test_utils=checks(op, grad))
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("op", OPS)
 def test_opcheck_cuda(op):
     for args, kwargs in cases(op, torch.float32, device="cuda", grad=True):
-        torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, args, kwargs))
+        torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, args, kwargs),
+                              test_utils=checks(op, True))
