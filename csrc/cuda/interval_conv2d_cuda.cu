@@ -137,7 +137,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cuda(const at::Tensor& center
                cin_g, cout_g, (cout_g + kOcb - 1) / kOcb};
   const dim3 grid(static_cast<unsigned>((positions + kPositions - 1) / kPositions),
                   static_cast<unsigned>(groups * a.oc_blocks_per_group));
-  TORCH_CHECK(grid.x <= 2147483647u && groups * a.oc_blocks_per_group <= 65535,
+  TORCH_CHECK(groups * a.oc_blocks_per_group <= 65535,
               "interval_conv2d: too many output channel blocks for one launch");
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_conv2d_cuda", [&] {
     interval_conv2d_direct_kernel<scalar_t><<<grid, kPositions, smem, at::cuda::getCurrentCUDAStream()>>>(
