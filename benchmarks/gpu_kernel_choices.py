@@ -40,13 +40,7 @@ def _linear_cases():
                    lambda run=run: run(ops.interval_linear), lambda run=run: run(reference.interval_linear))
 
 
-CONVS = [  # (cin, hw, cout, k, stride, pad, label): the MixTrain nets, the ImageNet-200 stem, CNN7's widest
-    (1, 28, 16, 4, 2, 1, "mnist_small.conv1"),
-    (16, 14, 32, 4, 2, 1, "mnist_small.conv2"),
-    (32, 26, 32, 4, 2, 1, "mnist_large.conv2"),
-    (3, 32, 16, 4, 2, 1, "cifar_small.conv1"),
-    (32, 15, 64, 3, 1, 0, "cifar_large.conv3"),
-    (3, 64, 64, 7, 2, 3, "imagenet200.stem"),
+CONVS = bench.CONVS + [  # and CNN7's widest
     (64, 32, 128, 3, 2, 1, "cnn7.conv3"),
     (128, 16, 128, 3, 1, 1, "cnn7.conv4"),
 ]

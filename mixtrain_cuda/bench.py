@@ -104,6 +104,18 @@ def _relu_cases(device, dtype):
                lambda: reference.crown_relu_backward(A, c - rad, c + rad, True), size * 2 * A.numel(), 0.0)
 
 
+# IBP convolutions, (cin, hw, cout, k, stride, pad, label): the paper's nets
+# and the 64x64 ImageNet-200 stem.
+CONVS = [
+    (1, 28, 16, 4, 2, 1, "mnist_small.conv1"),
+    (16, 14, 32, 4, 2, 1, "mnist_small.conv2"),
+    (32, 26, 32, 4, 2, 1, "mnist_large.conv2"),
+    (3, 32, 16, 4, 2, 1, "cifar_small.conv1"),
+    (32, 15, 64, 3, 1, 0, "cifar_large.conv3"),
+    (3, 64, 64, 7, 2, 3, "imagenet200.stem"),
+]
+
+
 def cases(device="cpu", dtype=torch.float32, quick=False):
     """The benchmark cases; `quick` keeps one or two per op (the demo)."""
     out = []
@@ -113,14 +125,7 @@ def cases(device="cpu", dtype=torch.float32, quick=False):
         for rows in ibp_rows:
             out.append(_ibp_linear(rows, n, n, device, dtype))
     out.append(_ibp_linear(7850, 512, 512, device, dtype))  # many rows: the BLAS side
-    convs = [  # (cin, hw, cout, k, stride, pad, label): the paper's nets and the 64x64 ImageNet-200 stem
-        (1, 28, 16, 4, 2, 1, "mnist_small.conv1"),
-        (16, 14, 32, 4, 2, 1, "mnist_small.conv2"),
-        (32, 26, 32, 4, 2, 1, "mnist_large.conv2"),
-        (3, 32, 16, 4, 2, 1, "cifar_small.conv1"),
-        (32, 15, 64, 3, 1, 0, "cifar_large.conv3"),
-        (3, 64, 64, 7, 2, 3, "imagenet200.stem"),
-    ]
+    convs = CONVS
     for batch in ((1, 8) if not quick else (8,)):
         for spec in (convs if not quick else convs[:2]):
             out.append(_ibp_conv(batch, *spec[:6], device, dtype, spec[6]))
