@@ -2,10 +2,10 @@
 # What a GPU session checks, in as few device calls as possible (the device
 # machines are bare, offline and lent by the minute): build for the visible
 # GPU with the machine's own python3 and torch, then the steps named on the
-# command line (default: all), each under its own time limit so that one
+# command line (default: tests ops bounds), each under its own time limit so that one
 # command ends inside the device's 10 minutes with every log kept in $OUT.
-#   bash scripts/gpu_session.sh [build] [diag] [ostream] [tests] [choices] [ops] [bounds] [train]
-# Steps: diag = scripts/diag_error_path.py, ostream = scripts/diag_ostream.sh, tests = the whole suite (the CUDA
+#   bash scripts/gpu_session.sh [build] [ostream] [tests] [choices] [ops] [bounds] [train]
+# Steps: ostream = scripts/diag_ostream.sh, tests = the whole suite (the CUDA
 # tests included), choices = benchmarks/gpu_kernel_choices.py, ops = `mixtrain
 # bench` of the single ops on CUDA, bounds = `mixtrain bench --bounds` on CUDA,
 # train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
@@ -46,15 +46,6 @@ echo "built in $((SECONDS - t0)) s"
 "$PY" -m mixtrain_cuda info > "$OUT/build_info.json"
 grep -i '"cuda' "$OUT/build_info.json" | head -20
 
-if has diag; then
-  echo "== diag"
-  timeout 60 "$PY" scripts/diag_error_path.py 2>&1 | tee "$OUT/diag.txt"
-  if command -v cuda-gdb > /dev/null; then
-    timeout 90 cuda-gdb -batch -ex run -ex bt --args "$PY" -c "import torch, mixtrain_cuda as mc
-mc.interval_linear(torch.randn(2, 4), torch.randn(2, 5), torch.randn(3, 4))" > "$OUT/diag_gdb.txt" 2>&1
-    grep -E "^#|signal" "$OUT/diag_gdb.txt" | head -30
-  fi
-fi
 if has ostream; then
   echo "== ostream diag"
   bash scripts/diag_ostream.sh 2>&1 | tee "$OUT/diag_ostream.txt"

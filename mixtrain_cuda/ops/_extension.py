@@ -71,19 +71,12 @@ elif torch.cuda.is_available() and not CUDA_COMPILED:
                       "ops on CUDA tensors fall back to the pure-PyTorch reference.")
 
 
-_OVERLOADS = {}
-
-
 def call_kernel(name, *args):
     """torch.ops.mixtrain.<name>(*args). When nothing needs a gradient (no_grad,
     or no input requires one) it dispatches below the autograd key, which skips
     the Python autograd kernel that torch.library.register_autograd installs
     (about 3-12 us per call, as much as a small layer's whole bound pass)."""
-    op = _OVERLOADS.get(name)
-    if op is None:
-        # The overload itself, not the packet: a packet resolves its overload
-        # on every call, host time that small layers feel.
-        op = _OVERLOADS[name] = getattr(torch.ops.mixtrain, name).default
+    op = getattr(torch.ops.mixtrain, name)
     if torch.compiler.is_compiling():
         return tuple(op(*args))
     if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
