@@ -40,7 +40,7 @@ def _linear_cases():
                    lambda run=run: run(ops.interval_linear), lambda run=run: run(reference.interval_linear))
 
 
-CONVS = bench.CONVS + [  # and CNN7's widest
+CONVS = bench.conv_picks() + [  # and CNN7's widest
     (64, 32, 128, 3, 2, 1, "cnn7.conv3"),
     (128, 16, 128, 3, 1, 1, "cnn7.conv4"),
 ]

@@ -8,6 +8,7 @@ something on any machine.
 """
 import ctypes
 import dataclasses
+import functools
 import itertools
 import statistics
 import time
@@ -104,16 +105,48 @@ def _relu_cases(device, dtype):
                lambda: reference.crown_relu_backward(A, c - rad, c + rad, True), size * 2 * A.numel(), 0.0)
 
 
-# IBP convolutions, (cin, hw, cout, k, stride, pad, label): the paper's nets
-# and the 64x64 ImageNet-200 stem.
-CONVS = [
-    (1, 28, 16, 4, 2, 1, "mnist_small.conv1"),
-    (16, 14, 32, 4, 2, 1, "mnist_small.conv2"),
-    (32, 26, 32, 4, 2, 1, "mnist_large.conv2"),
-    (3, 32, 16, 4, 2, 1, "cifar_small.conv1"),
-    (32, 15, 64, 3, 1, 0, "cifar_large.conv3"),
-    (3, 64, 64, 7, 2, 3, "imagenet200.stem"),
-]
+# The networks whose convolutions the IBP conv cases take, with their input.
+MIXTRAIN_NETS = [("mnist_small", 1, 28), ("mnist_large", 1, 28), ("cifar_small", 3, 32),
+                 ("cifar_large", 3, 32), ("cifar_resnet", 3, 32), ("imagenet200_resnet", 3, 64)]
+
+
+@functools.lru_cache(maxsize=None)
+def conv_layers():
+    """Every distinct convolution of the MixTrain networks (`mixtrain_cuda.models`),
+    read off the models themselves so that the benchmark cannot drift from them:
+    (cin, hw, cout, k, stride, pad, label), label "net.convN" (N-th convolution
+    of the net in call order, from 1), the first net that has the shape."""
+    from . import models
+    out, seen = [], set()
+    for net, ch, side in MIXTRAIN_NETS:
+        model = getattr(models, net)()
+        found = []
+        hooks = [m.register_forward_hook(lambda m, inp, o: found.append((m, inp[0].shape[-1])))
+                 for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        with torch.no_grad():
+            model(torch.zeros(1, ch, side, side))
+        for h in hooks:
+            h.remove()
+        for i, (m, hw) in enumerate(found):
+            if m.groups != 1 or m.dilation != (1, 1) or m.kernel_size[0] != m.kernel_size[1] or \
+                    m.stride[0] != m.stride[1] or m.padding[0] != m.padding[1]:
+                raise ValueError("conv_layers: %s.conv%d is not square; extend the case spec" % (net, i + 1))
+            spec = (m.in_channels, hw, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+            if spec not in seen:
+                seen.add(spec)
+                out.append(spec + ("%s.conv%d" % (net, i + 1),))
+    return out
+
+
+# One layer per net for the quick views (the GPU kernel-choice sweep, the
+# tables of earlier sessions): each net's widest-map or costliest early layer.
+CONV_PICKS = ["mnist_small.conv1", "mnist_small.conv2", "mnist_large.conv2", "cifar_small.conv1",
+              "cifar_large.conv3", "imagenet200_resnet.conv1"]
+
+
+def conv_picks():
+    by_label = {spec[6]: spec for spec in conv_layers()}
+    return [by_label[label] for label in CONV_PICKS]
 
 
 def cases(device="cpu", dtype=torch.float32, quick=False):
@@ -125,9 +158,9 @@ def cases(device="cpu", dtype=torch.float32, quick=False):
         for rows in ibp_rows:
             out.append(_ibp_linear(rows, n, n, device, dtype))
     out.append(_ibp_linear(7850, 512, 512, device, dtype))  # many rows: the BLAS side
-    convs = CONVS
+    convs = conv_layers() if not quick else conv_picks()[:2]
     for batch in ((1, 8) if not quick else (8,)):
-        for spec in (convs if not quick else convs[:2]):
+        for spec in convs:
             out.append(_ibp_conv(batch, *spec[:6], device, dtype, spec[6]))
     # Symbolic: k = 10 points, rows = D + unstable (784 + ~1200 on MNIST small).
     out.append(_symbolic_linear(10, 2000, 1568, 100, device, dtype, "mnist_small.fc1"))

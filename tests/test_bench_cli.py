@@ -1,9 +1,10 @@
-"""`mixtrain bench --bounds` runs and reports throughput for both engines."""
+"""`mixtrain bench`: the bound-pass CLI reports throughput for both engines; the op cases match the models."""
 import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def test_bench_bounds_cli_writes_points_per_second(tmp_path):
@@ -30,3 +31,29 @@ def test_peak_bytes_sees_a_large_allocation():
     big = peak_bytes(lambda: torch.ones(64 << 20).sum())  # 256 MiB, touched
     assert big >= 200 << 20, big
     assert small < 32 << 20, small
+
+
+def test_conv_cases_are_the_models_layers():
+    """The IBP convolution cases are read off the MixTrain models, so a model
+    change moves the benchmark with it (an earlier hand-written list had
+    drifted: a 64-channel stem for a 32-channel model, unpadded 26x26 maps)."""
+    import torch.nn as nn
+
+    from mixtrain_cuda import bench, models
+    layers = bench.conv_layers()
+    specs = {spec[:6] for spec in layers}
+    assert len(specs) == len(layers)  # distinct
+    for net, ch, side in bench.MIXTRAIN_NETS:
+        model = getattr(models, net)()
+        seen = []
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m.in_channels, i[0].shape[-1], m.out_channels,
+                                                                       m.kernel_size[0], m.stride[0], m.padding[0])))
+                 for m in model.modules() if isinstance(m, nn.Conv2d)]
+        model(torch.zeros(1, ch, side, side))
+        for h in hooks:
+            h.remove()
+        assert seen and set(seen) <= specs
+    assert (3, 64, 32, 7, 2, 3) in specs  # the ImageNet-200 stem, as the model has it
+    assert [spec[6] for spec in bench.conv_picks()] == bench.CONV_PICKS
+    names = [c.name for c in bench.cases("cpu") if c.op == "interval_conv2d"]
+    assert len(names) == 2 * len(layers)

@@ -208,8 +208,8 @@ class BoundedModule(nn.Module):
 
     def _crown_intermediate(self, inputs):
         """Forward over the nodes keeping boxes; the input of each ReLU that has
-        a ReLU before it gets backward bounds (in chunks of neurons that fit the
-        memory budget), intersected with its IBP box."""
+        a ReLU before it gets backward bounds for its unstable neurons (in chunks
+        of neurons that fit the memory budget), intersected with its IBP box."""
         relu_inputs = {n.inputs[0] for n in self.nodes[1:] if isinstance(n.layer, ReLU)}
         boxes = [inputs.box()]
         seen_relu = False
@@ -231,24 +231,60 @@ class BoundedModule(nn.Module):
                 node.layer.pre_bounds = (args[0].lower, args[0].upper)
             box = node.layer.ibp(self.ops, *args)
             if idx in relu_inputs and seen_relu:
-                shape = node.layer.out_shape
-                n = _numel(shape)
-                rows = max(1, min(n, budget // max(1, per_row)))
-                lo, up = [], []
-                for start in range(0, n, rows):
-                    def chunk(idx=idx, shape=shape, start=start, stop=min(n, start + rows)):
-                        A = identity_spec(B, shape, inputs.x.dtype, inputs.x.device, start, stop)
-                        return backward_bounds(self.nodes, self.ops, inputs, idx, A)
-                    # One chunk needs no checkpoint: it fits with its graph.
-                    l, u = self._checkpointed(chunk, inputs.x.device) if keep_graph and rows < n else chunk()
-                    lo.append(l)
-                    up.append(u)
-                lower = torch.maximum(torch.cat(lo, 1).reshape(B, *shape), box.lower)
-                upper = torch.minimum(torch.cat(up, 1).reshape(B, *shape), box.upper)
-                box = Box((upper + lower) / 2, (upper - lower) / 2)
+                box = self._crown_tighten(idx, box, inputs, budget, per_row, keep_graph)
             if isinstance(node.layer, ReLU):
                 seen_relu = True
             boxes.append(box)
+
+    def _crown_tighten(self, idx, box, inputs, budget, per_row, keep_graph):
+        """The box of node idx (a ReLU's input) intersected with backward bounds,
+        for each sample's neurons that the box leaves unstable.
+
+        A stable neuron's ReLU is exact (identity or zero) whatever its bounds,
+        so its backward bounds would change no relaxation, yet cost a backward
+        pass each (later auto_LiRPA releases skip them as well, with their
+        "sparse intermediate bounds"; 0.3, which the tests use, does not). What
+        is lost: a stable neuron keeps its looser IBP box, so later IBP boxes,
+        which are intersected with later backward bounds, can be looser where
+        IBP beats CROWN. Against auto_LiRPA, which bounds every neuron
+        (tests/bounds/test_auto_lirpa.py): equal on sequential nets; on random
+        residual nets single bounds moved by up to 2.5% of the mean width,
+        either way, the mean width by at most 0.3%.
+        Each sample gets its own rows (padded to the batch's most): on a trained
+        MNIST large, about 1% of a layer is unstable per sample but 12-17% in
+        the union over 32 samples."""
+        B = inputs.x.shape[0]
+        shape = self.nodes[idx].layer.out_shape
+        n = _numel(shape)
+        lower, upper = box.lower.reshape(B, n), box.upper.reshape(B, n)
+        unstable = (lower < 0) & (upper > 0)
+        count = unstable.sum(1)
+        most = int(count.max()) if B else 0
+        if most == 0:
+            return box
+        # Each sample's unstable neurons first (a stable sort keeps them in
+        # order), then fillers whose bounds are computed and dropped.
+        which = torch.sort(unstable.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :most]
+        valid = torch.arange(most, device=which.device) < count[:, None]
+        rows = max(1, min(most, budget // max(1, per_row)))
+        lo, up = [], []
+        for start in range(0, most, rows):
+            def chunk(sel=which[:, start:start + rows]):
+                A = torch.zeros(B, sel.shape[1], n, dtype=inputs.x.dtype, device=inputs.x.device)
+                A.scatter_(2, sel[:, :, None], 1)
+                return backward_bounds(self.nodes, self.ops, inputs, idx, A.reshape(B, sel.shape[1], *shape))
+            # One chunk needs no checkpoint: it fits with its graph.
+            l, u = self._checkpointed(chunk, inputs.x.device) if keep_graph and rows < most else chunk()
+            lo.append(l)
+            up.append(u)
+        old_l, old_u = lower.gather(1, which), upper.gather(1, which)
+        new_l = torch.where(valid, torch.maximum(torch.cat(lo, 1), old_l), old_l)
+        new_u = torch.where(valid, torch.minimum(torch.cat(up, 1), old_u), old_u)
+        # scatter (out of place) keeps the result differentiable; fillers write
+        # back their own box.
+        lower = lower.scatter(1, which, new_l).reshape(B, *shape)
+        upper = upper.scatter(1, which, new_u).reshape(B, *shape)
+        return Box((upper + lower) / 2, (upper - lower) / 2)
 
     # ---- symbolic intervals
 
