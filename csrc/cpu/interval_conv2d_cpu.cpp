@@ -28,7 +28,8 @@ namespace {
 //  - but 128 output channels 0.5-0.9x, and larger 32..64-channel layers
 //    (B >= 8, >= 75M MACs) 0.7-0.96x: those go to oneDNN.
 // Since positions are blocked across rows in spans (below), the direct kernel
-// measures 1.2-1.35x on the MixTrain layers at B = 8 (0.93x on the 7x7 stem)
+// measures 1.2-1.35x on the MixTrain layers at B = 8 (0.93x on a 64-channel 7x7
+// stem; the model's 32-channel one: 0.91-1.04x, benchmarks/README.md)
 // and 0.96-1.05x on those larger layers (B = 32, and 64->128 3x3 at B = 8):
 // parity, so the rule stands.
 // 1x1 convolutions (the residual nets' shortcuts) up to 4.5M MACs go direct
