@@ -4,11 +4,12 @@
 # GPU with the machine's own python3 and torch, then the steps named on the
 # command line (default: tests ops bounds), each under its own time limit so that one
 # command ends inside the device's 10 minutes with every log kept in $OUT.
-#   bash scripts/gpu_session.sh [build] [ostream] [tests] [choices] [ops] [bounds] [train]
+#   bash scripts/gpu_session.sh [build] [ostream] [tests] [choices] [ops] [bounds] [steps] [train]
 # Steps: ostream = scripts/diag_ostream.sh, tests = the whole suite (the CUDA
 # tests included), choices = benchmarks/gpu_kernel_choices.py, ops = `mixtrain
 # bench` of the single ops on CUDA, bounds = `mixtrain bench --bounds` on CUDA,
-# train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
+# steps = scripts/bench_train_step.py (a MixTrain step against a full-batch one
+# on ImageNet-200, images/s), train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
 # holding the four idx .gz files and set MIXTRAIN_DATA to it).
 # Commit the JSON to benchmarks/results/ and the tables to benchmarks/README.md.
 set -uo pipefail
@@ -77,6 +78,13 @@ if has bounds; then
     --json "$OUT/${gpu}-bounds-${stamp}.json" \
     > "$OUT/bench_bounds.txt" 2>&1
   echo "rc $?"; tail -40 "$OUT/bench_bounds.txt"
+fi
+if has steps; then
+  echo "== training steps (MixTrain vs full-batch, ImageNet-200)"
+  timeout $(( $(left) < ${STEPS_LIMIT:-120} ? $(left) : ${STEPS_LIMIT:-120} )) \
+    "$PY" scripts/bench_train_step.py --device cuda ${STEPS_ARGS:---batch 128 --k 16 --steps 10} \
+    --json "$OUT/${gpu}-train-step-imagenet200-${stamp}.json" > "$OUT/train_step.txt" 2>&1
+  echo "rc $?"; cat "$OUT/train_step.txt"
 fi
 if has train; then
   echo "== train"

@@ -57,3 +57,22 @@ def test_conv_cases_are_the_models_layers():
     assert [spec[6] for spec in bench.conv_picks()] == bench.CONV_PICKS
     names = [c.name for c in bench.cases("cpu") if c.op == "interval_conv2d"]
     assert len(names) == 2 * len(layers)
+
+
+def test_bench_train_step_script_times_each_variant(tmp_path):
+    """scripts/bench_train_step.py: a clean step, then MixTrain (k points in the
+    bound pass) and full-batch for each method, each with a positive rate."""
+    import os
+    out = tmp_path / "s.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "bench_train_step.py")
+    proc = subprocess.run([sys.executable, script, "--model", "mnist_small", "--batch", "6", "--k", "2", "--steps", "1",
+                           "--methods", "ibp,crown-ibp", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["variant"], r["method"], r["bound_points"]) for r in rows] == [
+        ("clean", None, 0), ("mixtrain", "ibp", 2), ("full-batch", "ibp", 6),
+        ("mixtrain", "crown-ibp", 2), ("full-batch", "crown-ibp", 6)]
+    assert all(r["images_per_s"] > 0 for r in rows)
+    bad = subprocess.run([sys.executable, script, "--batch", "4", "--k", "5"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--k must be in" in bad.stderr
