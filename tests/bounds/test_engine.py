@@ -195,3 +195,21 @@ def test_crown_chunks_under_autograd_give_the_same_gradients(name):
         results.append([lb.detach(), ub.detach()] + [p.grad.clone() for p in model.parameters()])
     for whole, chunked in zip(*results):
         torch.testing.assert_close(chunked, whole, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv", "residual"])
+def test_crown_bounds_of_a_sample_do_not_depend_on_its_batch(name):
+    """CROWN gives each sample backward rows for its own unstable neurons,
+    padded to the batch's most; the padding rows are computed and dropped. So a
+    sample's bounds are the same alone as in a batch whose samples have other
+    unstable sets (mixed eps makes them differ widely)."""
+    model = nets.make(name, seed=3)
+    x = nets.inputs(name, 4, seed=3)
+    eps = torch.tensor([0.0, 0.01, 0.05, 0.2], dtype=x.dtype).reshape(4, *[1] * (x.dim() - 1))
+    bm = BoundedModule(model)
+    lb, ub = bm.compute_bounds(x, eps, "crown")
+    for i in range(4):
+        lb_i, ub_i = bm.compute_bounds(x[i:i + 1], eps[i:i + 1], "crown")
+        torch.testing.assert_close(lb_i[0], lb[i], rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(ub_i[0], ub[i], rtol=1e-9, atol=1e-11)
+    assert (ub - lb)[0].abs().max() < 1e-9 < (ub - lb)[3].min()  # eps 0: a point; eps 0.2: wide
