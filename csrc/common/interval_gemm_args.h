@@ -43,6 +43,10 @@ struct IntervalDirectConv {
   int64_t out_w;
   T* tile_c;              // [positions, op]
   T* tile_r;
+  // The channels to compute, [ob0, ob1) (multiples of two SIMD vectors but
+  // for a last odd one; ob1 = 0: up to op), so that small outputs can be
+  // split between threads by channels rather than into short position spans.
+  int64_t ob0 = 0, ob1 = 0;
 };
 
 // The CPU kernels of one instruction set (interval_gemm_simd.h defines one

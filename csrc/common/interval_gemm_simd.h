@@ -238,9 +238,10 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
 template <typename T, int Bytes>
 void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions) {
   constexpr int L = Simd<T, Bytes>::L;
-  int64_t ob = 0;
-  for (; ob + 2 * L <= d.op; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
-  for (; ob < d.op; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
+  const int64_t end = d.ob1 ? d.ob1 : d.op;
+  int64_t ob = d.ob0;
+  for (; ob + 2 * L <= end; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
+  for (; ob < end; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
 }
 
 // ---- CROWN's ReLU step on one row of A (see cpu/crown_relu_backward_cpu.cpp):
