@@ -24,13 +24,13 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mixtrain_cuda import models  # noqa: E402
+from mixtrain_cuda import bench, models  # noqa: E402
 from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
 from mixtrain_cuda.train.objective import Objective  # noqa: E402
 
-INPUTS = {"mnist_small": (1, 28, 10), "mnist_large": (1, 28, 10), "cifar_small": (3, 32, 10),
-          "cifar_large": (3, 32, 10), "cifar_resnet": (3, 32, 10), "imagenet200_resnet": (3, 64, 200),
-          "cnn7": (3, 32, 10)}
+# (channels, side, classes) of each model's input: the benchmark's MixTrain nets, and CNN7.
+INPUTS = {net: (ch, side, 200 if net.startswith("imagenet200") else 10) for net, ch, side in bench.MIXTRAIN_NETS}
+INPUTS["cnn7"] = (3, 32, 10)
 
 
 def time_steps(objective, opt, x, y, idx, eps, steps, device):
