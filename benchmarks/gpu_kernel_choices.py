@@ -126,6 +126,15 @@ def main():
                 row["own_graph_s"] = _graph_seconds(fused)
                 _C._set_kernel_choice(op, "auto")
                 row["reference_graph_s"] = _graph_seconds(ref)
+                # Every split of K between warps (csrc/cuda/interval_linear_cuda.cu).
+                _C._set_kernel_choice(op, "own")
+                for split in (1, 2, 4, 8):
+                    _C._set_interval_linear_split(split)
+                    row["own_graph_split%d_s" % split] = _graph_seconds(fused)
+                _C._set_interval_linear_split(0)
+                _C._set_kernel_choice(op, "auto")
+                print("    graph-replayed by warps per feature: " + ", ".join(
+                    "%d: %.1f us" % (s, row["own_graph_split%d_s" % s] * 1e6) for s in (1, 2, 4, 8)))
                 print("    graph-replayed: own %.1f us, reference %.1f us, W-read floor %.1f us: %.2fx the floor, "
                       "%.2fx faster than the reference" % (
                           row["own_graph_s"] * 1e6, row["reference_graph_s"] * 1e6, row["w_floor_s"] * 1e6,

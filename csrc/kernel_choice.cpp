@@ -10,6 +10,8 @@ namespace {
 
 std::atomic<int> choices[static_cast<int>(ChoiceOp::Count)] = {};
 
+std::atomic<int> linear_split{0};
+
 const char* const kOpNames[] = {"interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d"};
 
 }  // namespace
@@ -36,6 +38,15 @@ void set_kernel_choice(const std::string& op, const std::string& choice) {
     TORCH_CHECK(false, "_set_kernel_choice: choice must be auto, own or library, got '", choice, "'");
   }
   choices[index].store(static_cast<int>(c), std::memory_order_relaxed);
+}
+
+int interval_linear_split() { return linear_split.load(std::memory_order_relaxed); }
+
+void set_interval_linear_split(int warps_per_feature) {
+  const int n = warps_per_feature;
+  TORCH_CHECK(n == 0 || n == 1 || n == 2 || n == 4 || n == 8,
+              "_set_interval_linear_split: warps per feature must be 0 (the size rule), 1, 2, 4 or 8, got ", n);
+  linear_split.store(n, std::memory_order_relaxed);
 }
 
 }  // namespace mixtrain

@@ -21,4 +21,10 @@ inline bool use_own_kernel(ChoiceOp op, bool rule) {
   return c == KernelChoice::Auto ? rule : c == KernelChoice::Own;
 }
 
+// Benchmarks only: the warps per output feature of interval_linear's CUDA
+// kernel at 1-4 rows (its split of K; 0 = the size rule). Set by
+// mixtrain_cuda._C._set_interval_linear_split(n), n in {0, 1, 2, 4, 8}.
+int interval_linear_split();
+void set_interval_linear_split(int warps_per_feature);
+
 }  // namespace mixtrain

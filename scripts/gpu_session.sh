@@ -61,7 +61,7 @@ fi
 if has choices; then
   echo "== kernel choices"
   timeout $(( $(left) < ${CHOICES_LIMIT:-150} ? $(left) : ${CHOICES_LIMIT:-150} )) \
-    "$PY" benchmarks/gpu_kernel_choices.py --json "$OUT/${gpu}-choices-${stamp}.json" > "$OUT/choices.txt" 2>&1
+    "$PY" benchmarks/gpu_kernel_choices.py ${CHOICES_ARGS:-} --json "$OUT/${gpu}-choices-${stamp}.json" > "$OUT/choices.txt" 2>&1
   echo "rc $?"; cat "$OUT/choices.txt"
 fi
 if has ops; then
@@ -81,10 +81,16 @@ if has bounds; then
 fi
 if has steps; then
   echo "== training steps (MixTrain vs full-batch, ImageNet-200)"
-  timeout $(( $(left) < ${STEPS_LIMIT:-120} ? $(left) : ${STEPS_LIMIT:-120} )) \
-    "$PY" scripts/bench_train_step.py --device cuda ${STEPS_ARGS:---batch 128 --k 16 --steps 10} \
-    --json "$OUT/${gpu}-train-step-imagenet200-${stamp}.json" > "$OUT/train_step.txt" 2>&1
-  echo "rc $?"; cat "$OUT/train_step.txt"
+  # STEPS_ARGS may hold several runs separated by '|', each with its own JSON.
+  IFS='|' read -ra step_runs <<< "${STEPS_ARGS:---batch 128 --k 16 --steps 10}"
+  step_end=$(( SECONDS + ($(left) < ${STEPS_LIMIT:-120} ? $(left) : ${STEPS_LIMIT:-120}) ))
+  for i in "${!step_runs[@]}"; do
+    timeout $(( step_end - SECONDS > 1 ? step_end - SECONDS : 1 )) \
+      "$PY" scripts/bench_train_step.py --device cuda ${step_runs[$i]} \
+      --json "$OUT/${gpu}-train-step-imagenet200-${stamp}-$i.json" >> "$OUT/train_step.txt" 2>&1
+    echo "rc $?"
+  done
+  cat "$OUT/train_step.txt"
 fi
 if has train; then
   echo "== train"

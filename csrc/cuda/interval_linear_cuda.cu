@@ -1,7 +1,8 @@
 // interval_linear on CUDA: (c W^T + b, r |W|^T) over any leading dims.
 //
 // Few rows (MixTrain's k sampled points): the op is bound by reading W, so a
-// warp owns F output features, streams their W rows once with 16-byte loads
+// warp (or, up to 4 rows, WPF warps splitting K) owns F output features,
+// streams their W rows once with 16-byte loads
 // (U packs per feature in flight per lane, so that enough bytes are on the way
 // to cover HBM latency at low occupancy), and feeds every loaded element to
 // both products for up to ROWS input rows; |W| exists only in registers. F > 1
@@ -27,19 +28,29 @@ constexpr int64_t kOwnRows = 8;
 constexpr int64_t kOwnProduct = int64_t(1) << 24;  // M * K * N
 constexpr int kWarpsPerBlock = 8;
 
-template <typename T, int V, int ROWS, int F, int U>
+// WPF warps share each feature group and split K between them (split-K):
+// with one or two rows and N of a few thousand, one warp per feature leaves
+// too few warps, and too few bytes in flight, to stream W at full bandwidth.
+// Their partial sums meet in shared memory.
+template <typename T, int V, int ROWS, int F, int U, int WPF>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     interval_linear_few_rows_kernel(const T* __restrict__ c, const T* __restrict__ r, const T* __restrict__ w,
                                     const T* __restrict__ bias, T* __restrict__ oc, T* __restrict__ orad, int64_t M,
                                     int64_t K, int64_t N) {
+  static_assert(kWarpsPerBlock % WPF == 0, "WPF must divide the warps of a block");
   using P = cuda::Pack<T, V>;
+  constexpr int kGroups = kWarpsPerBlock / WPF;
   const int lane = threadIdx.x & 31;
-  const int64_t n0 = (int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5)) * F;
-  if (n0 >= N) return;
+  const int warp = threadIdx.x >> 5;
+  const int part = warp % WPF;  // this warp's share of K
+  const int64_t n0 = (int64_t(blockIdx.x) * kGroups + warp / WPF) * F;
+  // With WPF > 1 every warp must reach the __syncthreads below.
+  if (WPF == 1 && n0 >= N) return;
   const int64_t kp = K / V;  // K is a multiple of V on this path
   const P* cp = reinterpret_cast<const P*>(c);
   const P* rp = reinterpret_cast<const P*>(r);
   const P* wp = reinterpret_cast<const P*>(w);
+  __shared__ T partial[WPF > 1 ? kWarpsPerBlock : 1][ROWS][F][2];
   for (int64_t m0 = 0; m0 < M; m0 += ROWS) {
     const int rows = int(M - m0 < ROWS ? M - m0 : ROWS);
     T ac[ROWS][F], ar[ROWS][F];
@@ -47,13 +58,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (int i = 0; i < ROWS; ++i)
 #pragma unroll
       for (int f = 0; f < F; ++f) ac[i][f] = ar[i][f] = T(0);
-    for (int64_t k0 = lane; k0 < kp; k0 += 32 * U) {
+    for (int64_t k0 = int64_t(part) * 32 + lane; k0 < kp; k0 += 32 * WPF * U) {
       P wv[U][F];
 #pragma unroll
       for (int u = 0; u < U; ++u)
 #pragma unroll
         for (int f = 0; f < F; ++f) {
-          const int64_t k = k0 + 32 * u;
+          const int64_t k = k0 + 32 * WPF * u;
           if (k < kp && n0 + f < N) {
             wv[u][f] = wp[(n0 + f) * kp + k];
           } else {
@@ -63,7 +74,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int64_t k = k0 + 32 * u;
+        const int64_t k = k0 + 32 * WPF * u;
         if (k >= kp) break;
 #pragma unroll
         for (int i = 0; i < ROWS; ++i) {
@@ -85,45 +96,99 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (int i = 0; i < ROWS; ++i)
 #pragma unroll
       for (int f = 0; f < F; ++f) {
-        const T sc = cuda::warp_sum(ac[i][f]);
-        const T sr = cuda::warp_sum(ar[i][f]);
+        T sc = cuda::warp_sum(ac[i][f]);
+        T sr = cuda::warp_sum(ar[i][f]);
+        if (WPF > 1) {
+          if (lane == 0) {
+            partial[warp][i][f][0] = sc;
+            partial[warp][i][f][1] = sr;
+          }
+          continue;
+        }
         const int64_t n = n0 + f;
         if (lane == 0 && i < rows && n < N) {
           oc[(m0 + i) * N + n] = sc + (bias ? bias[n] : T(0));
           orad[(m0 + i) * N + n] = sr;
         }
       }
+    if (WPF > 1) {
+      __syncthreads();
+      // The first warp of each group sums its WPF partials, in a fixed order
+      // (the same bits on every call); lane i * F + f writes one output.
+      if (part == 0) {
+        for (int e = lane; e < ROWS * F; e += 32) {
+          const int i = e / F, f = e % F;
+          const int64_t n = n0 + f;
+          if (i < rows && n < N) {
+            T sc = T(0), sr = T(0);
+#pragma unroll
+            for (int p = 0; p < WPF; ++p) {
+              sc += partial[warp + p][i][f][0];
+              sr += partial[warp + p][i][f][1];
+            }
+            oc[(m0 + i) * N + n] = sc + (bias ? bias[n] : T(0));
+            orad[(m0 + i) * N + n] = sr;
+          }
+        }
+      }
+      __syncthreads();  // partial is reused by the next rows
+    }
   }
 }
 
-template <typename T, int V, int ROWS, int F, int U>
+template <typename T, int V, int ROWS, int F, int U, int WPF>
 void launch_few_rows(const at::Tensor& c, const at::Tensor& r, const at::Tensor& w, const at::Tensor& b,
                      at::Tensor& oc, at::Tensor& orad) {
   const int64_t M = c.size(0), K = c.size(1), N = w.size(0);
-  const int64_t features_per_block = int64_t(kWarpsPerBlock) * F;
+  const int64_t features_per_block = int64_t(kWarpsPerBlock / WPF) * F;
   const int64_t blocks = (N + features_per_block - 1) / features_per_block;
-  interval_linear_few_rows_kernel<T, V, ROWS, F, U>
+  interval_linear_few_rows_kernel<T, V, ROWS, F, U, WPF>
       <<<blocks, kWarpsPerBlock * 32, 0, at::cuda::getCurrentCUDAStream()>>>(
           c.data_ptr<T>(), r.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
           oc.data_ptr<T>(), orad.data_ptr<T>(), M, K, N);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Warps per feature for 1-4 rows: enough warps over the grid that W streams
+// at full bandwidth (kTargetWarps: about 60 warps per H100 SM, 132 SMs),
+// while each lane keeps at least U packs of work.
+// TODO(gpu): the target is a first guess; gpu_kernel_choices.py times
+// every split (_C._set_interval_linear_split) to set it.
+constexpr int64_t kTargetWarps = 8192;
+
+int auto_split(int64_t N, int64_t K, int F, int U, int V) {
+  int wpf = 1;
+  while (wpf < kWarpsPerBlock && (N + F - 1) / F * wpf < kTargetWarps && K / V >= int64_t(64) * wpf * U) wpf *= 2;
+  return wpf;
+}
+
+template <typename T, int V, int ROWS, int F, int U>
+void launch_split(int wpf, const at::Tensor& c, const at::Tensor& r, const at::Tensor& w, const at::Tensor& b,
+                  at::Tensor& oc, at::Tensor& orad) {
+  switch (wpf) {
+    case 1: return launch_few_rows<T, V, ROWS, F, U, 1>(c, r, w, b, oc, orad);
+    case 2: return launch_few_rows<T, V, ROWS, F, U, 2>(c, r, w, b, oc, orad);
+    case 4: return launch_few_rows<T, V, ROWS, F, U, 4>(c, r, w, b, oc, orad);
+    default: return launch_few_rows<T, V, ROWS, F, U, 8>(c, r, w, b, oc, orad);
+  }
+}
+
 // Register tiles by row count: one or two rows are pure W streaming (one
-// feature per warp for the most warps, four packs in flight per lane); more
-// rows share each c/r load among more features.
+// feature per warp group, four packs in flight per lane); more rows share each
+// c/r load among more features. Up to 4 rows, warps also split K (above).
 template <typename T, int V>
 void launch_for_rows(const at::Tensor& c, const at::Tensor& r, const at::Tensor& w, const at::Tensor& b,
                      at::Tensor& oc, at::Tensor& orad) {
-  const int64_t M = c.size(0);
+  const int64_t M = c.size(0), K = c.size(1), N = w.size(0);
+  const int forced = interval_linear_split();
   if (M <= 2) {
-    launch_few_rows<T, V, 2, 1, 4>(c, r, w, b, oc, orad);
+    launch_split<T, V, 2, 1, 4>(forced ? forced : auto_split(N, K, 1, 4, V), c, r, w, b, oc, orad);
   } else if (M <= 4) {
-    launch_few_rows<T, V, 4, 2, 2>(c, r, w, b, oc, orad);
+    launch_split<T, V, 4, 2, 2>(forced ? forced : auto_split(N, K, 2, 2, V), c, r, w, b, oc, orad);
   } else if (M <= 8) {
-    launch_few_rows<T, V, 8, 4, 1>(c, r, w, b, oc, orad);
+    launch_few_rows<T, V, 8, 4, 1, 1>(c, r, w, b, oc, orad);
   } else {
-    launch_few_rows<T, V, 16, 4, 1>(c, r, w, b, oc, orad);
+    launch_few_rows<T, V, 16, 4, 1, 1>(c, r, w, b, oc, orad);
   }
 }
 

@@ -79,8 +79,18 @@ def test_cuda_gradcheck(op):
         assert torch.autograd.gradcheck(f, [args[i] for i in tensors], eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("shape", [(1, 2048, 2048), (7, 1001, 333), (31, 512, 512), (64, 512, 512), (3, 6, 5)])
-def test_cuda_interval_linear_sizes(shape):
+@pytest.fixture(params=[0, 1, 2, 4, 8])
+def linear_split(request):
+    """Warps per feature of interval_linear's few-row kernel (0: the size rule)."""
+    from mixtrain_cuda import _C
+    _C._set_interval_linear_split(request.param)
+    yield request.param
+    _C._set_interval_linear_split(0)
+
+
+@pytest.mark.parametrize("shape", [(1, 2048, 2048), (2, 4096, 37), (3, 1001, 333), (4, 516, 1030), (7, 1001, 333),
+                                   (31, 512, 512), (64, 512, 512), (3, 6, 5), (1, 4, 1)])
+def test_cuda_interval_linear_sizes(shape, linear_split):
     M, K, N = shape
     c, r = torch.randn(M, K), torch.rand(M, K)
     w, b = torch.randn(N, K), torch.randn(N)

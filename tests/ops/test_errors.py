@@ -60,3 +60,13 @@ def test_device_mismatch_names_argument():
         pytest.skip("needs a GPU to build tensors on two devices")
     with pytest.raises(RuntimeError, match="weight is on"):
         mc.interval_linear(torch.randn(2, 4, device="cuda"), torch.randn(2, 4, device="cuda"), torch.randn(3, 4))
+
+
+def test_benchmark_knobs_reject_bad_values():
+    from mixtrain_cuda import _C
+    with pytest.raises(RuntimeError, match="choice must be auto, own or library"):
+        _C._set_kernel_choice("interval_linear", "fast")
+    with pytest.raises(RuntimeError, match="warps per feature must be"):
+        _C._set_interval_linear_split(3)
+    _C._set_interval_linear_split(4)  # accepted, and back to the size rule
+    _C._set_interval_linear_split(0)
