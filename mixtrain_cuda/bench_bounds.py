@@ -46,9 +46,12 @@ def _pass(bm, x, y, eps, method, backward):
     return run
 
 
-def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0, on_row=None):
+def run(device="cpu", quick=False, only=None, progress=None, reference=True, budget=2.0, on_row=None, repeats=None):
     """Times every case (those matching `only`); on_row(result so far) is
-    called after each case, so a run cut short still leaves its numbers."""
+    called after each case, so a run cut short still leaves its numbers.
+    reference=False skips the pure-PyTorch engine; repeats fixes the number of
+    timed calls (default: as many as fit `budget`, at least 3), for passes that
+    take many seconds each."""
     rows = []
     cases = QUICK if quick else CASES + (CUDA_CASES if torch.device(device).type == "cuda" else [])
     # only: comma-separated substrings of "network method"; a case runs if any matches.
@@ -61,13 +64,13 @@ def run(device="cpu", quick=False, only=None, progress=None, reference=True, bud
         x = torch.rand(batch, *INPUT_SHAPES[net], device=device)
         y = torch.randint(0, NUM_CLASSES[net], (batch,), device=device)
         eps = 2.0 / 255 if net not in ("mnist_small", "mnist_large") else 0.1
-        row = dict(net=net, method=method, batch=batch, eps=eps)
+        row = dict(net=net, method=method, batch=batch, eps=eps, repeats=repeats)
         for engine in (("fused", "reference") if reference else ("fused",)):
             bm = BoundedModule(model, reference=engine == "reference")
             for backward in (False, True):
                 key = "%s_%s" % (engine, "fwd_bwd" if backward else "fwd")
                 fn = _pass(bm, x, y, eps, method, backward)
-                row[key + "_s"] = median_seconds(fn, device, budget=budget)
+                row[key + "_s"] = median_seconds(fn, device, repeats=repeats, budget=budget)
                 row[key + "_points_per_s"] = batch / row[key + "_s"]
                 row[key + "_peak_bytes"] = peak_bytes(fn, device)  # after the timing: allocator and caches warm
                 model.zero_grad(set_to_none=True)

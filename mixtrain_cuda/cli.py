@@ -49,6 +49,12 @@ def cmd_bench(args):
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("mixtrain bench: --device %s asked for, but no CUDA GPU is visible" % args.device, file=sys.stderr)
         return 2
+    if args.repeats is not None and args.repeats < 1:
+        print("mixtrain bench: --repeats must be at least 1, got %d" % args.repeats, file=sys.stderr)
+        return 2
+    if (args.no_reference or args.repeats is not None) and not args.bounds:
+        print("mixtrain bench: --no-reference and --repeats apply to --bounds only", file=sys.stderr)
+        return 2
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     print("mixtrain bench on %s (%s), %s%s" % (args.device, device_name(args.device), args.dtype,
                                             ", quick" if args.quick else ""))
@@ -67,7 +73,8 @@ def cmd_bench(args):
         from . import bench_bounds
         # Whole passes can take minutes: the JSON is rewritten after each case.
         result = bench_bounds.run(args.device, quick=args.quick, only=args.only, progress=progress,
-                                  on_row=write_json if args.json else None)
+                                  on_row=write_json if args.json else None, reference=not args.no_reference,
+                                  repeats=args.repeats)
         print(bench_bounds.format_table(result))
     else:
         result = bench.run(args.device, dtype, quick=args.quick, compiled_reference=args.compiled_reference,
@@ -94,6 +101,10 @@ def main(argv=None):
                         "the pure-PyTorch engine) instead of single ops; float32")
     p.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (e.g. interval_conv2d); "
                    "with --bounds, a comma-separated list of \"network method\" substrings")
+    p.add_argument("--no-reference", action="store_true",
+                   help="with --bounds: time the fused engine only (passes that take many seconds)")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help="with --bounds: N timed calls per figure (default: as many as fit 2 s, at least 3)")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)
     from .cli_train import add_eval_parsers, add_train_parser

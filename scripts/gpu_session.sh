@@ -74,7 +74,7 @@ fi
 if has bounds; then
   echo "== bounds bench"
   timeout $(( $(left) - ${TRAIN_LIMIT:-0} )) \
-    "$PY" -m mixtrain_cuda bench --bounds --device cuda ${BOUNDS_ONLY:+--only "$BOUNDS_ONLY"} \
+    "$PY" -m mixtrain_cuda bench --bounds --device cuda ${BOUNDS_ONLY:+--only "$BOUNDS_ONLY"} ${BOUNDS_ARGS:-} \
     --json "$OUT/${gpu}-bounds-${stamp}.json" \
     > "$OUT/bench_bounds.txt" 2>&1
   echo "rc $?"; tail -40 "$OUT/bench_bounds.txt"
@@ -94,8 +94,13 @@ if has steps; then
 fi
 if has train; then
   echo "== train"
-  timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run" ${TRAIN_ARGS:-} \
-    > "$OUT/train.log" 2>&1
-  echo "rc $?"; tail -30 "$OUT/train.log"
+  # TRAIN_ARGS may hold several runs separated by '|': run$i/ and train$i.log each.
+  IFS='|' read -ra train_runs <<< "${TRAIN_ARGS:-}"
+  [ ${#train_runs[@]} -eq 0 ] && train_runs=("")
+  for i in "${!train_runs[@]}"; do
+    timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
+      > "$OUT/train$i.log" 2>&1
+    echo "rc $?"; tail -12 "$OUT/train$i.log"
+  done
 fi
 echo "done in $SECONDS s; results in $FINAL/results.tgz"

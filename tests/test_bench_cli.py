@@ -21,6 +21,19 @@ def test_bench_bounds_cli_writes_points_per_second(tmp_path):
             assert rows[0][key + "_peak_bytes"] is not None and rows[0][key + "_peak_bytes"] >= 0
 
 
+def test_bench_bounds_cli_fused_only_with_fixed_repeats(tmp_path):
+    out = tmp_path / "b.json"
+    proc = subprocess.run([sys.executable, "-m", "mixtrain_cuda", "bench", "--bounds", "--quick", "--only",
+                           "mnist_small ibp", "--no-reference", "--repeats", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row, = json.loads(out.read_text())["rows"]
+    assert row["repeats"] == 2 and row["fused_fwd_points_per_s"] > 0 and "reference_fwd_s" not in row
+    bad = subprocess.run([sys.executable, "-m", "mixtrain_cuda", "bench", "--bounds", "--repeats", "0"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--repeats must be at least 1" in bad.stderr
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak resident size from /proc")
 def test_peak_bytes_sees_a_large_allocation():
     import torch

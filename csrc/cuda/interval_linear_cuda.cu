@@ -149,12 +149,15 @@ void launch_few_rows(const at::Tensor& c, const at::Tensor& r, const at::Tensor&
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// Warps per feature for 1-4 rows: enough warps over the grid that W streams
-// at full bandwidth (kTargetWarps: about 60 warps per H100 SM, 132 SMs),
-// while each lane keeps at least U packs of work.
-// TODO(gpu): the target is a first guess; gpu_kernel_choices.py times
-// every split (_C._set_interval_linear_split) to set it.
-constexpr int64_t kTargetWarps = 8192;
+// Warps per feature for 1-4 rows: split K until there are kTargetWarps warps
+// or a lane would get less than one batch of U packs. Set from
+// benchmarks/gpu_kernel_choices.py on an H100, graph-replayed kernel times
+// (benchmarks/README.md): at K = N = 4096, 1 / 2 / 4 rows take 33.5 / 45.3 /
+// 78.5 us with one warp per feature and 27.2 / 29.7 / 35.6 us with eight
+// (the most, and the best there); at K = N = 2048, one row, 9.9 us with one
+// warp, 8.8 with two, 9.2 with four, 10.3 with eight. At K = N = 512 every
+// split takes 3-4 us: the launch.
+constexpr int64_t kTargetWarps = 32768;
 
 int auto_split(int64_t N, int64_t K, int F, int U, int V) {
   int wpf = 1;
