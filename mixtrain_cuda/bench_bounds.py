@@ -74,6 +74,8 @@ def run(device="cpu", quick=False, only=None, progress=None, reference=True, bud
                 row[key + "_points_per_s"] = batch / row[key + "_s"]
                 row[key + "_peak_bytes"] = peak_bytes(fn, device)  # after the timing: allocator and caches warm
                 model.zero_grad(set_to_none=True)
+                if on_row:  # a pass of many seconds: its row so far, before the next figure
+                    on_row(dict(rows=rows + [dict(row, partial=True)], complete=False))
         rows.append(row)
         if on_row:
             on_row(dict(rows=rows, complete=len(rows) == len(cases)))
