@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 
 import torch
@@ -148,10 +147,8 @@ def main():
 
 
 def _write(path, bandwidth, rows):
-    try:
-        commit = subprocess.check_output(["git", "rev-parse", "HEAD"], text=True, stderr=subprocess.DEVNULL).strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
+    from mixtrain_cuda.cli import git_commit
+    commit = git_commit()
     with open(path, "w") as f:
         json.dump(dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
                        date=datetime.date.today().isoformat(), commit=commit, bandwidth_bytes_per_s=bandwidth,

@@ -30,10 +30,17 @@ def device_name(device):
 
 
 def git_commit():
+    """The commit of the code that runs: MIXTRAIN_COMMIT if set (a copy of the
+    tree without its own history, as on the GPU device, whose copy carries an
+    older .git), else HEAD, with "-dirty" when tracked files differ from it."""
+    if os.environ.get("MIXTRAIN_COMMIT"):
+        return os.environ["MIXTRAIN_COMMIT"]
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=here, capture_output=True).returncode
+        return head + ("-dirty" if dirty == 1 else "")
     except (OSError, subprocess.CalledProcessError):
         return None
 

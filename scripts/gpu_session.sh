@@ -14,6 +14,11 @@
 # Commit the JSON to benchmarks/results/ and the tables to benchmarks/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The device's copy of the tree carries an older .git, so results name their
+# commit from gpu-carry/commit when the caller wrote it (`git rev-parse HEAD >
+# gpu-carry/commit` before the call, gpu-carry in carry); else git_commit()
+# marks the mismatch "-dirty".
+[ -z "${MIXTRAIN_COMMIT:-}" ] && [ -s gpu-carry/commit ] && export MIXTRAIN_COMMIT=$(cat gpu-carry/commit)
 FINAL=${OUT:-$PWD/gpu-out}
 OUT=$FINAL/w                   # packed into $FINAL/results.tgz at the end (the device returns 8 files)
 mkdir -p "$OUT"

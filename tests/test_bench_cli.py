@@ -89,3 +89,15 @@ def test_bench_train_step_script_times_each_variant(tmp_path):
     assert all(r["images_per_s"] > 0 for r in rows)
     bad = subprocess.run([sys.executable, script, "--batch", "4", "--k", "5"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--k must be in" in bad.stderr
+
+
+def test_results_name_the_commit_given_by_the_caller(monkeypatch):
+    """On the GPU device the tree's copy carries an older .git: the caller's
+    MIXTRAIN_COMMIT wins over `git rev-parse HEAD` there."""
+    from mixtrain_cuda.cli import git_commit
+    monkeypatch.setenv("MIXTRAIN_COMMIT", "0123abc")
+    assert git_commit() == "0123abc"
+    monkeypatch.delenv("MIXTRAIN_COMMIT")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if head:  # a git checkout: HEAD, marked when tracked files differ from it
+        assert git_commit() in (head, head + "-dirty")
