@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include "cpu/interval_gemm.h"
+#include "direct_calls.h"
 #include "kernel_choice.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Benchmarks only: force an op's own kernel ('own') or its cuBLAS/cuDNN path ('library'), or 'auto'");
   m.def("_set_interval_linear_split", &mixtrain::set_interval_linear_split, py::arg("warps_per_feature"),
         "Benchmarks only: warps per output feature of interval_linear's CUDA kernel at 1-4 rows (0: the size rule)");
+  mixtrain::bind_direct_calls(m);
 }
