@@ -83,13 +83,18 @@ Two crown_relu_backward(T A, T lower, T upper, bool upper_bound) {
 
 void bind_direct_calls(pybind11::module& m) {
   auto d = m.def_submodule("direct", "the mixtrain ops below autograd, for calls that need no gradient");
-  d.def("interval_linear", &interval_linear);
-  d.def("interval_conv2d", &interval_conv2d);
-  d.def("symbolic_linear", &symbolic_linear);
-  d.def("symbolic_conv2d", &symbolic_conv2d);
-  d.def("interval_relu", &interval_relu);
-  d.def("symbolic_relu", &symbolic_relu);
-  d.def("crown_relu_backward", &crown_relu_backward);
+  // The GIL is released while the op runs, as torch.ops and ATen's own
+  // bindings do: a bound pass of milliseconds must not stall other Python
+  // threads (data loaders). Python kernels behind the dispatcher (fake/meta,
+  // dispatch modes) take it back themselves.
+  using release = pybind11::call_guard<pybind11::gil_scoped_release>;
+  d.def("interval_linear", &interval_linear, release());
+  d.def("interval_conv2d", &interval_conv2d, release());
+  d.def("symbolic_linear", &symbolic_linear, release());
+  d.def("symbolic_conv2d", &symbolic_conv2d, release());
+  d.def("interval_relu", &interval_relu, release());
+  d.def("symbolic_relu", &symbolic_relu, release());
+  d.def("crown_relu_backward", &crown_relu_backward, release());
 }
 
 }  // namespace mixtrain

@@ -111,7 +111,9 @@ def main(argv=None):
     p.add_argument("--no-reference", action="store_true",
                    help="with --bounds: time the fused engine only (passes that take many seconds)")
     p.add_argument("--repeats", type=int, metavar="N",
-                   help="with --bounds: N timed calls per figure (default: as many as fit 2 s, at least 3)")
+                   help="with --bounds: N timed repeats per figure (default: as many as fit 2 s, at least 3); on "
+                        "CUDA each repeat is a batch of back-to-back calls of about 2 ms, one call for passes "
+                        "longer than that")
     p.add_argument("--json", metavar="PATH", help="also write the results (with device, date, commit) as JSON")
     p.set_defaults(func=cmd_bench)
     from .cli_train import add_eval_parsers, add_train_parser

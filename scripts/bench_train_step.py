@@ -84,8 +84,11 @@ def main(argv=None):
             try:
                 s = time_steps(objective, opt, x, y, idx, a.eps, a.steps, device)
             except torch.OutOfMemoryError:
+                s = None
+            if s is None:
                 # Full-batch bound passes are what MixTrain avoids; one that
-                # does not fit is a result, recorded as such.
+                # does not fit is a result, recorded as such. (Freed here,
+                # outside the except: its traceback holds the step's tensors.)
                 opt.zero_grad(set_to_none=True)
                 torch.cuda.empty_cache()
                 rows.append(dict(variant=variant, method=method, bound_points=k, step_s=None, images_per_s=None,

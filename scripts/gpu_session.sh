@@ -15,9 +15,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # The device's copy of the tree carries an older .git, so results name their
-# commit from gpu-carry/commit when the caller wrote it (`git rev-parse HEAD >
-# gpu-carry/commit` before the call, gpu-carry in carry); else git_commit()
-# marks the mismatch "-dirty".
+# commit from gpu-carry/commit: run scripts/gpu_stamp.sh right before each
+# call and carry gpu-carry. Without it, git_commit() there says "<old>-dirty".
 [ -z "${MIXTRAIN_COMMIT:-}" ] && [ -s gpu-carry/commit ] && export MIXTRAIN_COMMIT=$(cat gpu-carry/commit)
 FINAL=${OUT:-$PWD/gpu-out}
 OUT=$FINAL/w                   # packed into $FINAL/results.tgz at the end (the device returns 8 files)
@@ -31,6 +30,7 @@ PY=${PYTHON:-python3}
 STEPS=" ${*:-build tests ops bounds} "
 LIMIT=${LIMIT:-585}            # seconds for the whole command
 left() { echo $((LIMIT - SECONDS)); }
+atleast1() { echo $(( $1 < 1 ? 1 : $1 )); }   # `timeout 0` would mean no limit at all
 has() { [[ "$STEPS" == *" $1 "* ]]; }
 [ -z "${CUDA_HOME:-}" ] && [ -x /usr/local/cuda/bin/nvcc ] && export CUDA_HOME=/usr/local/cuda
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
@@ -61,27 +61,27 @@ if has ostream; then
 fi
 if has tests; then
   echo "== tests"
-  timeout $(( $(left) < ${TESTS_LIMIT:-200} ? $(left) : ${TESTS_LIMIT:-200} )) \
+  timeout $(atleast1 $(( $(left) < ${TESTS_LIMIT:-200} ? $(left) : ${TESTS_LIMIT:-200} ))) \
     env OMP_NUM_THREADS=2 "$PY" -m pytest ${TESTS_PATHS:-tests} -q -n 8 -p no:cacheprovider -rfE --tb=short ${TESTS_ARGS:-} > "$OUT/tests.log" 2>&1
   echo "pytest rc $?"
   grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -30
 fi
 if has choices; then
   echo "== kernel choices"
-  timeout $(( $(left) < ${CHOICES_LIMIT:-150} ? $(left) : ${CHOICES_LIMIT:-150} )) \
+  timeout $(atleast1 $(( $(left) < ${CHOICES_LIMIT:-150} ? $(left) : ${CHOICES_LIMIT:-150} ))) \
     "$PY" benchmarks/gpu_kernel_choices.py ${CHOICES_ARGS:-} --json "$OUT/${gpu}-choices-${stamp}.json" > "$OUT/choices.txt" 2>&1
   echo "rc $?"; cat "$OUT/choices.txt"
 fi
 if has ops; then
   echo "== ops bench"
-  timeout $(( $(left) < ${OPS_LIMIT:-120} ? $(left) : ${OPS_LIMIT:-120} )) \
+  timeout $(atleast1 $(( $(left) < ${OPS_LIMIT:-120} ? $(left) : ${OPS_LIMIT:-120} ))) \
     "$PY" -m mixtrain_cuda bench --device cuda ${OPS_ARGS:-} --json "$OUT/${gpu}-ops-${stamp}.json" \
     > "$OUT/bench_ops.txt" 2>&1
   echo "rc $?"; cat "$OUT/bench_ops.txt" | tail -45
 fi
 if has bounds; then
   echo "== bounds bench"
-  timeout $(( $(left) - ${TRAIN_LIMIT:-0} )) \
+  timeout $(atleast1 $(( $(left) - ${TRAIN_LIMIT:-0} ))) \
     "$PY" -m mixtrain_cuda bench --bounds --device cuda ${BOUNDS_ONLY:+--only "$BOUNDS_ONLY"} ${BOUNDS_ARGS:-} \
     --json "$OUT/${gpu}-bounds-${stamp}.json" \
     > "$OUT/bench_bounds.txt" 2>&1
@@ -106,6 +106,7 @@ if has train; then
   IFS='|' read -ra train_runs <<< "${TRAIN_ARGS:-}"
   [ ${#train_runs[@]} -eq 0 ] && train_runs=("")
   for i in "${!train_runs[@]}"; do
+    if [ "$(left)" -lt 10 ]; then echo "no time left for train run $i"; break; fi
     timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
       > "$OUT/train$i.log" 2>&1
     echo "rc $?"; tail -12 "$OUT/train$i.log"

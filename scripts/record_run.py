@@ -24,7 +24,7 @@ def main(run_dir, name, command, device_label=None, commit=None):
     device = summary["config"].get("device", "cpu")
     record = {"device": device_label or device_name(device), "device_kind": device.split(":")[0],
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "commit": commit or git_commit(), "command": command, "summary": summary, "epochs": rows}
+              "commit": commit or summary.get("code_commit") or git_commit(), "command": command, "summary": summary, "epochs": rows}
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "results", name + ".json")
     with open(out, "w") as f:
         json.dump(record, f, indent=1)
@@ -37,6 +37,7 @@ if __name__ == "__main__":
     p.add_argument("name")
     p.add_argument("command")
     p.add_argument("--device-name", help="the device the run used (default: ask this machine)")
-    p.add_argument("--commit", help="the commit the run used (default: this checkout's HEAD)")
+    p.add_argument("--commit", help="the commit the run used (default: the one its summary.json names, which "
+                                    "training records at its start, else this checkout's HEAD)")
     a = p.parse_args()
     main(a.run_dir, a.name, a.command, a.device_name, a.commit)

@@ -94,6 +94,8 @@ class Trainer:
         self.mixing = make_mixing(config.mixing, config.alpha, ramp_epochs=frozen, frozen_until=frozen)
         self.start_epoch = 0
         self.elapsed = 0.0
+        from ..cli import git_commit
+        self.code_commit = git_commit()  # at the start: the tree may change while a long run trains
         os.makedirs(config.out_dir, exist_ok=True)
         self.ckpt_path = os.path.join(config.out_dir, CHECKPOINT)
 
@@ -260,7 +262,7 @@ class Trainer:
                    "test_verified_by": test.get("verified_by"), "test_pgd_acc": test.get("pgd_acc"),
                    "test_pgd_n": test.get("pgd_n"), "certifier": c.certify_method, "eps": c.eps,
                    "final_alpha": self.mixing.alpha,
-                   "branch": c.eval_branch if c.dual_bn != "none" else None}
+                   "branch": c.eval_branch if c.dual_bn != "none" else None, "code_commit": self.code_commit}
         import json
         with open(os.path.join(c.out_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
