@@ -27,6 +27,8 @@ def test_mixtrain_run_writes_everything_and_learns(tmp_path, tiny_mnist):
     assert rows[-1]["eps"] == pytest.approx(cfg.eps_train)
     assert all(r["val_verified_acc"] is not None and r["val_pgd_acc"] is not None for r in rows)
     assert summary["test_clean_acc"] > 0.5  # the synthetic classes are easy
+    from mixtrain_cuda.cli import git_commit
+    assert summary["code_commit"] == git_commit()  # the code that trained (None outside a git checkout)
     # The numbers it reports are the ones a fresh certification gives.
     ckpt = load_checkpoint(os.path.join(out, "checkpoint.pt"))
     model = get_model("mnist_small")
