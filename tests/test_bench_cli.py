@@ -101,3 +101,19 @@ def test_results_name_the_commit_given_by_the_caller(monkeypatch):
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     if head:  # a git checkout: HEAD, marked when tracked files differ from it
         assert git_commit() in (head, head + "-dirty")
+
+
+def test_cpu_conv_paths_times_both_paths(tmp_path):
+    import os
+    out = tmp_path / "p.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "cpu_conv_paths.py")
+    proc = subprocess.run([sys.executable, script, "--only", "mnist_small.conv1", "--batches", "1", "--rounds", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row, = json.loads(out.read_text())["rows"]
+    assert row["layer"] == "mnist_small.conv1" and row["batch"] == 1
+    assert all(row[k] > 0 for k in ("direct_s", "onednn_s", "auto_s", "reference_s"))
+    env = dict(os.environ, MIXTRAIN_CPU_CONV="direct")
+    bad = subprocess.run([sys.executable, script, "--only", "mnist_small.conv1"], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr

@@ -36,12 +36,20 @@ namespace {
 // whatever their width: against oneDNN's pair, 64->128 and 128->128 1x1 s2 at
 // B = 8 (2-4M MACs) measured 1.23-1.46x direct and 0.77-0.81x through oneDNN;
 // from 8M MACs on the two were even (0.87-1.08x against 0.77-0.95x).
-bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area) {
-  // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests run both paths).
+// But a 1x1 convolution over at most 64 output positions in all (the
+// shortcuts at B = 1) goes to oneDNN: benchmarks/cpu_conv_paths.py, both paths
+// forced and alternating, gave 128->128 on 4x4 out 0.71x direct against 0.99x
+// oneDNN, 64->128 and 32->64 on 8x8 out 0.89x against 0.99x and 0.96x; at
+// B = 8 (128-512 positions) direct wins those same layers, 1.55-1.6x.
+bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area,
+                     int64_t positions) {
+  // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests and
+  // benchmarks/cpu_conv_paths.py run both paths).
   if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {
     if (std::strcmp(e, "direct") == 0) return true;
     if (std::strcmp(e, "onednn") == 0) return false;
   }
+  if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= 32) return false;
   return macs <= (int64_t(1) << 20) || in_channels_per_group <= 4 ||
          (out_channels <= 64 && macs <= (int64_t(32) << 20)) || (kernel_area == 1 && macs <= (int64_t(9) << 19));
 }
@@ -66,7 +74,8 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
   const int64_t Og = g.out_channels / g.groups;
   const int64_t macs = g.batch * L * g.out_channels * Kg;
-  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw)) return interval_conv2d_onednn(center, radius, weight, bias, g);
+  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L))
+    return interval_conv2d_onednn(center, radius, weight, bias, g);
 
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();

@@ -1,0 +1,105 @@
+"""Times both CPU paths of interval_conv2d on every MixTrain conv layer -- the
+direct kernel and oneDNN's pair of convolutions (csrc/cpu/interval_conv2d_cpu.cpp,
+`fused_conv_pays`) -- forced through MIXTRAIN_CPU_CONV, against the size rule's
+choice ("auto") and the two-convolution reference, alternating in one process,
+so that the rule beside the code can be checked against numbers that anyone
+can reproduce (earlier A/B runs were throwaway scripts).
+
+    .venv/bin/python benchmarks/cpu_conv_paths.py [--batches 1,8] [--only TEXT] [--json PATH]
+
+Each figure is bench.median_seconds (median of as many calls as fit the budget).
+Rounds alternate the paths, and the median of the round medians is reported.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from mixtrain_cuda import bench, ops  # noqa: E402
+from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
+from mixtrain_cuda.ops import reference  # noqa: E402
+
+PATHS = ("direct", "onednn", "auto")
+
+
+def _with_path(path, fn):
+    """fn timed with the CPU conv path forced (read by the kernel on every call)."""
+    def run():
+        if path == "auto":
+            os.environ.pop("MIXTRAIN_CPU_CONV", None)
+        else:
+            os.environ["MIXTRAIN_CPU_CONV"] = path
+        try:
+            return bench.median_seconds(fn, "cpu", budget=0.2)
+        finally:
+            os.environ.pop("MIXTRAIN_CPU_CONV", None)
+    return run
+
+
+def time_case(cin, hw, cout, k, s, p, batch, rounds):
+    torch.manual_seed(0)
+    c = torch.randn(batch, cin, hw, hw)
+    r = torch.rand_like(c)
+    w = torch.randn(cout, cin, k, k)
+    b = torch.randn(cout)
+    fused = lambda: ops.interval_conv2d(c, r, w, b, s, p)  # noqa: E731
+    timers = {path: _with_path(path, fused) for path in PATHS}
+    timers["reference"] = lambda: bench.median_seconds(
+        lambda: reference.interval_conv2d(c, r, w, b, (s, s), (p, p)), "cpu", budget=0.2)
+    samples = {name: [] for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            samples[name].append(timer())
+    return {name + "_s": statistics.median(v) for name, v in samples.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default: 1,8)")
+    ap.add_argument("--only", help="only the layers whose label contains TEXT")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    if "MIXTRAIN_CPU_CONV" in os.environ:
+        ap.error("unset MIXTRAIN_CPU_CONV: this script sets it itself")
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    batches = [int(x) for x in a.batches.split(",") if x.strip()]
+    layers = [l for l in bench.conv_layers() if a.only is None or a.only in l[-1]]
+    if not layers:
+        ap.error("no layer matches --only %r" % a.only)
+    rows = []
+    print("%-28s %-24s %3s %9s %9s %9s %9s  %s" % ("layer", "shape", "B", "direct", "onednn", "auto", "ref",
+                                                   "ref/direct ref/onednn ref/auto"))
+    for cin, hw, cout, k, s, p, label in layers:
+        for batch in batches:
+            row = dict(layer=label, cin=cin, hw=hw, cout=cout, k=k, stride=s, padding=p, batch=batch,
+                       macs=batch * cout * ((hw + 2 * p - k) // s + 1) ** 2 * cin * k * k)
+            row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds))
+            rows.append(row)
+            ref = row["reference_s"]
+            print("%-28s %-24s %3d %7.0fus %7.0fus %7.0fus %7.0fus  %.2fx %.2fx %.2fx" % (
+                label, "%d->%d %dx%d s%d on %dx%d" % (cin, cout, k, k, s, hw, hw), batch, row["direct_s"] * 1e6,
+                row["onednn_s"] * 1e6, row["auto_s"] * 1e6, ref * 1e6, ref / row["direct_s"], ref / row["onednn_s"],
+                ref / row["auto_s"]), flush=True)
+    best = sum(min(r["direct_s"], r["onednn_s"]) / r["auto_s"] >= 0.9 for r in rows)
+    print("auto within 10%% of the faster path: %d of %d cases" % (best, len(rows)))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(device=device_name("cpu"), date=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"), commit=git_commit(), threads=torch.get_num_threads(),
+                command="benchmarks/cpu_conv_paths.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                timing="bench.median_seconds per path, paths alternating, median of %d rounds" % a.rounds,
+                rows=rows), f, indent=1)
+        print("wrote", a.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
