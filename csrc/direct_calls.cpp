@@ -12,7 +12,6 @@
 // CUDA or Meta kernel, and everything else (autograd, torch.compile, tensor
 // subclasses) keeps going through torch.ops.
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/extension.h>
 
 #include "direct_calls.h"
