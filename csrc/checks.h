@@ -152,6 +152,17 @@ inline void check_interval_relu_args(const at::Tensor& center, const at::Tensor&
               radius.sizes());
 }
 
+inline void check_interval_relu_backward_args(const at::Tensor& grad_center, const at::Tensor& grad_radius,
+                                              const at::Tensor& center, const at::Tensor& radius) {
+  check_interval_relu_args(center, radius);
+  check_same_device_dtype(center, grad_center, "center", "grad_center");
+  check_same_device_dtype(center, grad_radius, "center", "grad_radius");
+  TORCH_CHECK(grad_center.sizes() == center.sizes(), "grad_center must have the shape of center ", center.sizes(),
+              ", got ", grad_center.sizes());
+  TORCH_CHECK(grad_radius.sizes() == center.sizes(), "grad_radius must have the shape of center ", center.sizes(),
+              ", got ", grad_radius.sizes());
+}
+
 // center/radius [B, *S], gens [B, R, *S]. Returns (B, R, prod(S)).
 inline std::array<int64_t, 3> check_symbolic_relu_args(const at::Tensor& center, const at::Tensor& gens,
                                                        const at::Tensor& radius) {

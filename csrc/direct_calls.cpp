@@ -66,6 +66,12 @@ Two interval_relu(T c, T r) {
   return op.call(c, r);
 }
 
+Two interval_relu_backward(T gc, T gr, T c, T r) {
+  MIXTRAIN_HANDLE(op, "mixtrain::interval_relu_backward", Two(T, T, T, T));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return op.call(gc, gr, c, r);
+}
+
 Three symbolic_relu(T c, T g, T r) {
   MIXTRAIN_HANDLE(op, "mixtrain::symbolic_relu", Three(T, T, T));
   at::AutoDispatchBelowADInplaceOrView below_autograd;
@@ -92,6 +98,7 @@ void bind_direct_calls(pybind11::module& m) {
   d.def("symbolic_linear", &symbolic_linear, release());
   d.def("symbolic_conv2d", &symbolic_conv2d, release());
   d.def("interval_relu", &interval_relu, release());
+  d.def("interval_relu_backward", &interval_relu_backward, release());
   d.def("symbolic_relu", &symbolic_relu, release());
   d.def("crown_relu_backward", &crown_relu_backward, release());
 }

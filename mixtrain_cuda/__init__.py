@@ -6,6 +6,7 @@ from .ops import (
     interval_conv2d,
     interval_linear,
     interval_relu,
+    interval_relu_backward,
     symbolic_conv2d,
     symbolic_linear,
     symbolic_relu,

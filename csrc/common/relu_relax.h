@@ -17,6 +17,19 @@ MIXTRAIN_HD void interval_relu_point(T c, T r, T& c_out, T& r_out) {
   r_out = (u - l) * T(0.5);
 }
 
+// The gradient of interval_relu_point: with g_u = (g_c + g_r)/2 flowing to
+// relu(u) and g_l = (g_c - g_r)/2 to relu(l), each passes where its argument is
+// positive (torch.relu's convention: 0 at 0), and d/dc = g_u + g_l,
+// d/dr = g_u - g_l. Linear in (g_c, g_r) with a symmetric matrix, so this same
+// map is also its own backward (double backward).
+template <typename T>
+MIXTRAIN_HD void interval_relu_backward_point(T gc, T gr, T c, T r, T& gc_out, T& gr_out) {
+  const T gu = c + r > T(0) ? (gc + gr) * T(0.5) : T(0);
+  const T gl = c - r > T(0) ? (gc - gr) * T(0.5) : T(0);
+  gc_out = gu + gl;
+  gr_out = gu - gl;
+}
+
 // MixTrain's symbolic relaxation (Neurify/DeepZ). For concrete bounds
 // l = c - rad, u = c + rad of an unstable neuron the slope is lam = u/(u-l) and
 // the shift mu = -lam*l/2: z -> lam*z + mu, plus a fresh noise symbol with

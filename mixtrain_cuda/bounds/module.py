@@ -96,7 +96,7 @@ class BoundedModule(nn.Module):
                         node.layer.update_running_stats()
                     node.layer.stats = None
                 if isinstance(node.layer, ReLU):
-                    node.layer.pre_bounds = None
+                    node.layer.pre_box = None
 
     # ---- checks and per-call preparation
 
@@ -173,7 +173,7 @@ class BoundedModule(nn.Module):
             if midpoint_stats and isinstance(node.layer, BatchNorm) and node.layer.uses_batch_stats():
                 node.layer.stats = node.layer.batch_stats(args[0].center)
             if isinstance(node.layer, ReLU):
-                node.layer.pre_bounds = (args[0].lower, args[0].upper)
+                node.layer.pre_box = args[0]
             boxes.append(node.layer.ibp(self.ops, *args))
         return boxes
 
@@ -228,7 +228,7 @@ class BoundedModule(nn.Module):
         for idx, node in enumerate(self.nodes[1:], start=1):
             args = [boxes[i] for i in node.inputs]
             if isinstance(node.layer, ReLU):
-                node.layer.pre_bounds = (args[0].lower, args[0].upper)
+                node.layer.pre_box = args[0]
             box = node.layer.ibp(self.ops, *args)
             if idx in relu_inputs and seen_relu:
                 box = self._crown_tighten(idx, box, inputs, budget, per_row, keep_graph)
@@ -332,7 +332,7 @@ class BoundedModule(nn.Module):
         refuses the recomputed tensors."""
         state = [(n.layer, name, getattr(n.layer, name)) for n in self.nodes[1:]
                  for name in (("stats",) if isinstance(n.layer, BatchNorm) else
-                              ("pre_bounds",) if isinstance(n.layer, ReLU) else ())]
+                              ("pre_box",) if isinstance(n.layer, ReLU) else ())]
 
         def run():
             before = [getattr(layer, name) for layer, name, _ in state]
@@ -393,7 +393,7 @@ class BoundedModule(nn.Module):
             if isinstance(node.layer, BatchNorm):
                 node.layer.stats = None  # recorded here; each pass takes its own
             if isinstance(node.layer, ReLU):
-                node.layer.pre_bounds = None
+                node.layer.pre_box = None
         return self._symbolic_bytes_per_sample(x, counts)
 
     def _symbolic_bytes_per_sample(self, x, unstable=None):

@@ -6,6 +6,7 @@ from .crown_relu_backward import crown_relu_backward
 from .interval_conv2d import interval_conv2d
 from .interval_linear import interval_linear
 from .interval_relu import interval_relu
+from .interval_relu_backward import interval_relu_backward
 from .symbolic_conv2d import symbolic_conv2d
 from .symbolic_linear import symbolic_linear
 from .symbolic_relu import symbolic_relu

@@ -15,6 +15,7 @@ OP_NAMES = (
     "symbolic_linear",
     "symbolic_conv2d",
     "interval_relu",
+    "interval_relu_backward",
     "symbolic_relu",
     "crown_relu_backward",
 )

@@ -3,6 +3,7 @@ import torch
 
 from . import reference
 from ._extension import LOADED, call_kernel, use_kernel
+from .interval_relu_backward import interval_relu_backward
 
 
 def interval_relu(center, radius):
@@ -25,10 +26,10 @@ if LOADED:
 
     def _backward(ctx, grad_center, grad_radius):
         center, radius = ctx.saved_tensors
-        # c' = (relu(u) + relu(l)) / 2, r' = (relu(u) - relu(l)) / 2 with u = c + r, l = c - r.
-        g_upper = (grad_center + grad_radius) / 2 * (center + radius > 0)
-        g_lower = (grad_center - grad_radius) / 2 * (center - radius > 0)
+        # One fused pass (ops/interval_relu_backward.py); it has its own autograd,
+        # so double backward works too.
+        d_center, d_radius = interval_relu_backward(grad_center, grad_radius, center, radius)
         need = ctx.needs_input_grad
-        return (g_upper + g_lower if need[0] else None), (g_upper - g_lower if need[1] else None)
+        return (d_center if need[0] else None), (d_radius if need[1] else None)
 
     torch.library.register_autograd("mixtrain::interval_relu", _backward, setup_context=_setup)

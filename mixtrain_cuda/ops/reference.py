@@ -55,6 +55,16 @@ def interval_relu(center, radius):
     return (upper + lower) / 2, (upper - lower) / 2
 
 
+def interval_relu_backward(grad_center, grad_radius, center, radius):
+    """Gradient of interval_relu with respect to (center, radius): the upper end
+    relu(c + r) gets (g_c + g_r)/2 and the lower end relu(c - r) gets
+    (g_c - g_r)/2, each passed where its argument is positive."""
+    zero = torch.zeros((), dtype=center.dtype, device=center.device)
+    g_upper = torch.where(center + radius > 0, (grad_center + grad_radius) / 2, zero)
+    g_lower = torch.where(center - radius > 0, (grad_center - grad_radius) / 2, zero)
+    return g_upper + g_lower, g_upper - g_lower
+
+
 def symbolic_relax(center, radius):
     """(slope, shift, unstable mask) of MixTrain's ReLU relaxation."""
     lower, upper = center - radius, center + radius

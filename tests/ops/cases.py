@@ -7,8 +7,8 @@ import torch
 import mixtrain_cuda as mc
 from mixtrain_cuda.ops import reference
 
-OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu", "symbolic_relu",
-       "crown_relu_backward"]
+OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu",
+       "interval_relu_backward", "symbolic_relu", "crown_relu_backward"]
 
 
 def _t(*shape, dtype, device, positive=False, requires_grad=False):
@@ -46,6 +46,17 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
         ]
     if op == "interval_relu":
         return [((t(4, 13), t(4, 13, positive=True)), {}), ((t(2, 3, 5, 5), t(2, 3, 5, 5, positive=True)), {})]
+    if op == "interval_relu_backward":
+        # (grad_center, grad_radius, center, radius), with c - r and c + r away
+        # from 0, where the masks switch (gradcheck would straddle the kink).
+        def backward_case(*shape):
+            c = torch.randn(*shape, dtype=dtype, device=device)
+            r = torch.randn(*shape, dtype=dtype, device=device)  # any sign: the op takes what interval_relu takes
+            c = torch.where((c - r).abs() < 0.1, c + 0.3, c)
+            c = torch.where((c + r).abs() < 0.1, c - 0.3, c)
+            gc, gr = torch.randn(*shape, dtype=dtype, device=device), torch.randn(*shape, dtype=dtype, device=device)
+            return tuple(x.requires_grad_(grad) for x in (gc, gr, c, r))
+        return [(backward_case(4, 13), {}), (backward_case(2, 3, 5, 5), {})]
     if op == "symbolic_relu":
         # Keep every neuron away from l = 0 and u = 0, where the relaxation has kinks.
         def relu_case(*shape, rows):

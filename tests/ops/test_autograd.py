@@ -44,6 +44,33 @@ def test_gradients_match_reference_autograd(op):
                 torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
 
 
+def test_interval_relu_double_backward():
+    """interval_relu's backward is an op with its own autograd (it is its own
+    transpose): second derivatives, as through the reference's elementwise chain."""
+    (c, r), _ = cases("interval_relu", torch.float64, grad=True)[0]
+    c = torch.where((c - r).abs() < 0.1, c + 0.3, c).detach().requires_grad_(True)
+    c = torch.where((c + r).abs() < 0.1, c - 0.3, c).detach().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(mc.interval_relu, (c, r), eps=1e-6, atol=1e-5, rtol=1e-4)
+    outs = mc.interval_relu(c, r)
+    ref_outs = ref_call("interval_relu", (c, r), {})
+    w = [torch.randn_like(o) for o in outs]
+    grads = torch.autograd.grad(sum((o * v).sum() for o, v in zip(outs, w)), (c, r), create_graph=True)
+    ref_grads = torch.autograd.grad(sum((o * v).sum() for o, v in zip(ref_outs, w)), (c, r), create_graph=True)
+    for g, rg in zip(grads, ref_grads):
+        torch.testing.assert_close(g, rg)
+    # The second derivative with respect to the upstream weights w.
+    w2 = [v.detach().clone().requires_grad_(True) for v in w]
+    g1 = torch.autograd.grad(sum((o * v).sum() for o, v in zip(mc.interval_relu(c, r), w2)), (c, r),
+                             create_graph=True)
+    g2 = torch.autograd.grad(sum(g.sum() for g in g1), w2)
+    w3 = [v.detach().clone().requires_grad_(True) for v in w]
+    h1 = torch.autograd.grad(sum((o * v).sum() for o, v in zip(ref_call("interval_relu", (c, r), {}), w3)), (c, r),
+                             create_graph=True)
+    h2 = torch.autograd.grad(sum(g.sum() for g in h1), w3)
+    for a, b in zip(g2, h2):
+        torch.testing.assert_close(a, b)
+
+
 def test_weight_gradient_without_input_gradient():
     c, r = torch.randn(3, 8, dtype=torch.float64), torch.rand(3, 8, dtype=torch.float64)
     w = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)

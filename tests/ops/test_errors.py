@@ -55,6 +55,16 @@ def test_symbolic_errors():
         mc.crown_relu_backward(torch.randn(2, 3, 5), torch.randn(2, 4), torch.randn(2, 4))
 
 
+def test_interval_relu_backward_errors():
+    x = torch.randn(2, 4)
+    with pytest.raises(RuntimeError, match="grad_radius must have the shape"):
+        mc.interval_relu_backward(x, torch.randn(2, 5), x, x)
+    with pytest.raises(RuntimeError, match="grad_center has dtype"):
+        mc.interval_relu_backward(x.double(), x, x, x)
+    with pytest.raises(RuntimeError, match="radius must have the shape"):
+        mc.interval_relu_backward(x, x, x, torch.randn(4, 2))
+
+
 def test_device_mismatch_names_argument():
     if not torch.cuda.is_available():
         pytest.skip("needs a GPU to build tensors on two devices")

@@ -91,7 +91,8 @@ def test_interval_conv2d_layer_shapes(geometry):
         assert_close_to_oracle(out, r32, o)
 
 
-@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "symbolic_linear",
+@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward",
+                                "symbolic_linear",
                                 "symbolic_conv2d", "symbolic_relu", "crown_relu_backward"])
 def test_empty_batch(op):
     args, kwargs = cases(op, torch.float64)[0]

@@ -12,20 +12,22 @@ from a clean forward before each pass) and implements:
   layer adds (`[B, S]` or None). `upper` says whether the bound is an upper one
   (ReLU relaxations pick sides by it)."""
 import dataclasses
+import functools
 
 import torch
 
 
 @dataclasses.dataclass
 class Box:
+    """center/radius; lower and upper are made once, on first use (boxes are never mutated)."""
     center: torch.Tensor
     radius: torch.Tensor
 
-    @property
+    @functools.cached_property
     def lower(self):
         return self.center - self.radius
 
-    @property
+    @functools.cached_property
     def upper(self):
         return self.center + self.radius
 

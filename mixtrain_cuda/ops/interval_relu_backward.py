@@ -1,0 +1,45 @@
+"""interval_relu_backward: the gradient of interval_relu, in one pass."""
+import torch
+
+from . import reference
+from ._extension import LOADED, call_kernel, use_kernel
+
+
+def interval_relu_backward(grad_center, grad_radius, center, radius):
+    """Given the gradients ``(grad_center, grad_radius)`` of interval_relu's
+    outputs, returns those of its inputs ``(center, radius)``: the upper end
+    ``relu(c + r)`` receives ``(g_c + g_r)/2`` and the lower end ``relu(c - r)``
+    receives ``(g_c - g_r)/2``, each where its argument is positive (torch.relu's
+    convention at 0), and ``d_center = g_u + g_l``, ``d_radius = g_u - g_l``.
+
+    interval_relu's autograd calls this; it is public for code that writes its
+    own backward through an interval ReLU.
+    """
+    if use_kernel("interval_relu_backward", center):
+        return call_kernel("interval_relu_backward", grad_center, grad_radius, center, radius)
+    return reference.interval_relu_backward(grad_center, grad_radius, center, radius)
+
+
+if LOADED:
+
+    @torch.library.register_fake("mixtrain::interval_relu_backward")
+    def _fake(grad_center, grad_radius, center, radius):
+        torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
+        torch._check(grad_center.shape == center.shape and grad_radius.shape == center.shape,
+                     lambda: "grad_center and grad_radius must have the shape of center")
+        return torch.empty_like(center), torch.empty_like(center)
+
+    def _setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[2:])
+
+    def _backward(ctx, grad_d_center, grad_d_radius):
+        center, radius = ctx.saved_tensors
+        # The map (g_c, g_r) -> (d_c, d_r) is linear with the symmetric matrix
+        # [[mu + ml, mu - ml], [mu - ml, mu + ml]] / 2 (mu, ml: the two masks),
+        # so its transpose is itself. The masks are piecewise constant in
+        # (center, radius): their gradient is 0.
+        d_gc, d_gr = interval_relu_backward(grad_d_center, grad_d_radius, center, radius)
+        need = ctx.needs_input_grad
+        return (d_gc if need[0] else None), (d_gr if need[1] else None), None, None
+
+    torch.library.register_autograd("mixtrain::interval_relu_backward", _backward, setup_context=_setup)
