@@ -2,6 +2,11 @@ import pytest
 import torch
 
 from mixtrain_cuda import bench
+from mixtrain_cuda.cpu_allocator import tune_cpu_allocator
+
+# As the `mixtrain` command does: without it, how many page faults a CPU pass
+# takes depends on what ran before it in the process (mixtrain_cuda/cpu_allocator.py).
+tune_cpu_allocator()
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from mixtrain_cuda import bench, ops  # noqa: E402
 from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
+from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.ops import reference  # noqa: E402
 
 PATHS = ("direct", "onednn", "auto")
@@ -66,6 +67,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
+    allocator = tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
     if "MIXTRAIN_CPU_CONV" in os.environ:
         ap.error("unset MIXTRAIN_CPU_CONV: this script sets it itself")
     if a.rounds < 1:
@@ -93,7 +95,7 @@ def main(argv=None):
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(device=device_name("cpu"), date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"), commit=git_commit(), threads=torch.get_num_threads(),
+                timespec="seconds"), commit=git_commit(), threads=torch.get_num_threads(), cpu_allocator=allocator,
                 command="benchmarks/cpu_conv_paths.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                 timing="bench.median_seconds per path, paths alternating, median of %d rounds" % a.rounds,
                 rows=rows), f, indent=1)

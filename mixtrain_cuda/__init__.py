@@ -1,6 +1,7 @@
 """mixtrain_cuda: fused C++/CUDA kernels and bounds for verifiably robust (MixTrain) training."""
 from . import ops
 from ._build_info import build_info
+from .cpu_allocator import tune_cpu_allocator
 from .ops import (
     crown_relu_backward,
     interval_conv2d,
@@ -14,4 +15,4 @@ from .ops import (
 
 __version__ = "0.1.0"
 
-__all__ = ["build_info", *ops.__all__]
+__all__ = ["build_info", "tune_cpu_allocator", *ops.__all__]

@@ -213,3 +213,23 @@ def test_crown_bounds_of_a_sample_do_not_depend_on_its_batch(name):
         torch.testing.assert_close(lb_i[0], lb[i], rtol=1e-9, atol=1e-11)
         torch.testing.assert_close(ub_i[0], ub[i], rtol=1e-9, atol=1e-11)
     assert (ub - lb)[0].abs().max() < 1e-9 < (ub - lb)[3].min()  # eps 0: a point; eps 0.2: wide
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown-ibp", "symbolic", "crown"])
+def test_recorded_shapes_follow_the_input_shape(method, monkeypatch):
+    """The layers' per-sample shapes are recorded by one clean forward per input
+    shape, not per call; a new spatial size records them again."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 2, 3, stride=2)).eval()
+    bm = BoundedModule(model)
+    calls = []
+    real = bm._clean_forward
+    monkeypatch.setattr(bm, "_clean_forward", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    for hw in (8, 8, 11, 8):
+        x = torch.rand(2, 1, hw, hw)
+        got = bm.compute_bounds(x, 0.05, method)
+        want = BoundedModule(model).compute_bounds(x, 0.05, method)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            torch.testing.assert_close(g, w)
+    assert [tuple(s[2:]) for s in calls] == [(8, 8), (11, 11), (8, 8)]

@@ -16,10 +16,11 @@ class Linear(Layer):
         """IBP of C @ layer(x): C folded into the weight (W' = C W per sample), so
         the margins are as tight as IBP allows rather than |C| times a box."""
         w = torch.matmul(C, self.module.weight)  # [B, S, K]
-        center = torch.einsum("bsk,bk->bs", w, box.center)
+        # bmm, not einsum: the same product without einsum's parsing (10 us a call).
+        center = torch.bmm(w, box.center.unsqueeze(2)).squeeze(2)
         if self.module.bias is not None:
             center = center + torch.matmul(C, self.module.bias)
-        return Box(center, torch.einsum("bsk,bk->bs", w.abs(), box.radius))
+        return Box(center, torch.bmm(w.abs(), box.radius.unsqueeze(2)).squeeze(2))
 
     def symbolic(self, sp, state):
         c, g, r = sp.ops.symbolic_linear(state.center, state.gens, self.module.weight, self.module.bias,
