@@ -235,8 +235,9 @@ class BoundedModule(nn.Module):
         # the backward needs (each chunk is then checkpointed, so that only one
         # chunk's are alive at a time: without, MNIST large at B = 4 took the
         # whole 80 GB of an H100).
-        per_row = B * elem * (4 * widest + (2 * sum(_numel(n.layer.out_shape) for n in self.nodes[1:])
-                                            if keep_graph else 0))
+        # Twice that: a row's lower and upper bounds go back together (backward.backward_bounds).
+        per_row = 2 * B * elem * (4 * widest + (2 * sum(_numel(n.layer.out_shape) for n in self.nodes[1:])
+                                                if keep_graph else 0))
         for idx, node in enumerate(self.nodes[1:], start=1):
             args = [boxes[i] for i in node.inputs]
             if isinstance(node.layer, ReLU):
