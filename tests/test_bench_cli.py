@@ -117,3 +117,29 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
     bad = subprocess.run([sys.executable, script, "--only", "mnist_small.conv1"], capture_output=True, text=True,
                          timeout=600, env=env)
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
+
+
+def test_peer_auto_lirpa_times_three_engines(tmp_path):
+    """benchmarks/peer_auto_lirpa.py: one tiny case, all three engines timed,
+    and the bounds it compares agree with auto_LiRPA's."""
+    import os
+    root = os.path.join(os.path.dirname(__file__), "..")
+    lirpa = os.environ.get("MIXTRAIN_AUTO_LIRPA", os.path.join(root, ".auto_lirpa"))
+    if not os.path.isdir(os.path.join(lirpa, "auto_LiRPA")):
+        if os.environ.get("MIXTRAIN_AUTO_LIRPA"):
+            raise AssertionError("MIXTRAIN_AUTO_LIRPA=%s holds no auto_LiRPA" % lirpa)
+        pytest.skip("auto_LiRPA not installed (bash scripts/setup_auto_lirpa.sh)")
+    out = tmp_path / "peer.json"
+    script = os.path.join(root, "benchmarks", "peer_auto_lirpa.py")
+    proc = subprocess.run([sys.executable, script, "--nets", "mnist_small", "--ks", "2", "--methods", "ibp",
+                           "--rounds", "1", "--budget", "0.05", "--auto-lirpa", lirpa, "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    row, = data["rows"]
+    assert (row["net"], row["method"], row["k"]) == ("mnist_small", "ibp", 2)
+    assert all(row[e + "_s"] > 0 for e in ("fused", "reference", "auto_lirpa"))
+    assert row["max_bound_difference"] <= 1e-4 * row["bound_scale"]
+    assert data["cpu_allocator"]["why"]
+    bad = subprocess.run([sys.executable, script, "--nets", "mnist_tiny"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "unknown network" in bad.stderr

@@ -122,9 +122,11 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (Og + lanes - 1) / lanes * lanes;
-    // at::zeros: 64-byte aligned (a std::vector's 16 bytes split every
-    // AVX-512 weight load across two cache lines).
-    at::Tensor wk_t = at::zeros({g.groups * Kg * 2 * op}, center.options());
+    // A torch allocation: 64-byte aligned (a std::vector's 16 bytes split
+    // every AVX-512 weight load across two cache lines). Zeroed only where
+    // channels are padded to whole vectors; every other entry is written below.
+    at::Tensor wk_t = op > Og ? at::zeros({g.groups * Kg * 2 * op}, center.options())
+                              : at::empty({g.groups * Kg * 2 * op}, center.options());
     scalar_t* wk = wk_t.data_ptr<scalar_t>();
     std::vector<scalar_t> bp(g.groups * op, 0);
     std::vector<int64_t> off(Kg);
