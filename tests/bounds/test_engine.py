@@ -233,3 +233,28 @@ def test_recorded_shapes_follow_the_input_shape(method, monkeypatch):
             assert g.shape == w.shape
             torch.testing.assert_close(g, w)
     assert [tuple(s[2:]) for s in calls] == [(8, 8), (11, 11), (8, 8)]
+
+
+@pytest.mark.parametrize("method", ["crown-ibp", "crown"])
+def test_output_backward_in_batch_chunks_gives_the_same_bounds(method, monkeypatch):
+    """On the CPU the output's backward pass runs in chunks of samples (module
+    CPU_BACKWARD_CHUNK_BYTES); chunks of one sample give the same bounds and
+    gradients as the whole batch at once."""
+    from mixtrain_cuda.bounds import module as engine
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+    x = torch.rand(5, 1, 10, 10)
+    C = margin_spec(torch.tensor([0, 3, 5, 7, 9]), 10)
+    results = []
+    for budget in (1 << 40, 1):
+        monkeypatch.setattr(engine, "CPU_BACKWARD_CHUNK_BYTES", budget)
+        model.zero_grad()
+        lb, ub = BoundedModule(model).compute_bounds(x, 0.05, method, C=C)
+        (lb.sum() - 0.5 * ub.sum()).backward()
+        results.append((lb.detach(), ub.detach(), [p.grad.clone() for p in model.parameters()]))
+    (l1, u1, g1), (l2, u2, g2) = results
+    torch.testing.assert_close(l1, l2)
+    torch.testing.assert_close(u1, u2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
