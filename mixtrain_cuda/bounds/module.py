@@ -216,9 +216,10 @@ class BoundedModule(nn.Module):
             A = identity_spec(B, out_shape, inputs.x.dtype, inputs.x.device)
         else:
             A = C.to(inputs.x.dtype).reshape(B, C.shape[1], *out_shape)
-        chunk = self._cpu_backward_chunk(inputs.x, A.shape[1])
+        stacked = not self._keeps_graph(inputs.x)  # see backward_bounds
+        chunk = self._cpu_backward_chunk(inputs.x, A.shape[1] * (2 if stacked else 1))
         if chunk >= B:
-            return backward_bounds(self.nodes, self.ops, inputs, target, A)
+            return backward_bounds(self.nodes, self.ops, inputs, target, A, stacked)
         relus = [n.layer for n in self.nodes[1:] if isinstance(n.layer, ReLU)]
         full = [r.pre_box for r in relus]
         lo, up = [], []
@@ -227,7 +228,7 @@ class BoundedModule(nn.Module):
                 rows = slice(start, start + chunk)
                 for r, box in zip(relus, full):
                     r.pre_box = Box(box.center[rows], box.radius[rows]) if box is not None else None
-                l, u = backward_bounds(self.nodes, self.ops, _input_part(inputs, rows), target, A[rows])
+                l, u = backward_bounds(self.nodes, self.ops, _input_part(inputs, rows), target, A[rows], stacked)
                 lo.append(l)
                 up.append(u)
         finally:
@@ -235,16 +236,16 @@ class BoundedModule(nn.Module):
                 r.pre_box = box
         return torch.cat(lo), torch.cat(up)
 
-    def _cpu_backward_chunk(self, x, n_spec):
+    def _cpu_backward_chunk(self, x, rows):
         """Samples per backward pass of the output's bounds. On the CPU, in
-        chunks whose A (both bounds' rows, at the widest node) stays under
+        chunks whose A (`rows` per sample, at the widest node) stays under
         CPU_BACKWARD_CHUNK_BYTES: the transposed convolutions lose throughput
         on large A (CROWN-IBP on mnist_large: 268 points/s at 16 points, 165
         at 50 in one call). Elsewhere the whole batch at once."""
         if x.device.type != "cpu":
             return x.shape[0]
         widest = max(_numel(n.layer.out_shape) for n in self.nodes[1:])
-        per_sample = 2 * n_spec * widest * x.element_size()
+        per_sample = rows * widest * x.element_size()
         return max(1, min(x.shape[0], CPU_BACKWARD_CHUNK_BYTES // max(1, per_sample)))
 
     def _crown_intermediate(self, inputs):
@@ -264,9 +265,10 @@ class BoundedModule(nn.Module):
         # the backward needs (each chunk is then checkpointed, so that only one
         # chunk's are alive at a time: without, MNIST large at B = 4 took the
         # whole 80 GB of an H100).
-        # Twice that: a row's lower and upper bounds go back together (backward.backward_bounds).
-        per_row = 2 * B * elem * (4 * widest + (2 * sum(_numel(n.layer.out_shape) for n in self.nodes[1:])
-                                                if keep_graph else 0))
+        # Without autograd twice that: a row's lower and upper bounds go back
+        # together (backward.backward_bounds).
+        graph_bytes = 2 * sum(_numel(n.layer.out_shape) for n in self.nodes[1:]) if keep_graph else 0
+        per_row = (1 if keep_graph else 2) * B * elem * (4 * widest + graph_bytes)
         for idx, node in enumerate(self.nodes[1:], start=1):
             args = [boxes[i] for i in node.inputs]
             if isinstance(node.layer, ReLU):
@@ -314,7 +316,8 @@ class BoundedModule(nn.Module):
             def chunk(sel=which[:, start:start + rows]):
                 A = torch.zeros(B, sel.shape[1], n, dtype=inputs.x.dtype, device=inputs.x.device)
                 A.scatter_(2, sel[:, :, None], 1)
-                return backward_bounds(self.nodes, self.ops, inputs, idx, A.reshape(B, sel.shape[1], *shape))
+                return backward_bounds(self.nodes, self.ops, inputs, idx, A.reshape(B, sel.shape[1], *shape),
+                                       not keep_graph)
             # One chunk needs no checkpoint: it fits with its graph.
             l, u = self._checkpointed(chunk, inputs.x.device) if keep_graph and rows < most else chunk()
             lo.append(l)

@@ -252,9 +252,35 @@ def test_output_backward_in_batch_chunks_gives_the_same_bounds(method, monkeypat
         model.zero_grad()
         lb, ub = BoundedModule(model).compute_bounds(x, 0.05, method, C=C)
         (lb.sum() - 0.5 * ub.sum()).backward()
-        results.append((lb.detach(), ub.detach(), [p.grad.clone() for p in model.parameters()]))
-    (l1, u1, g1), (l2, u2, g2) = results
+        with torch.no_grad():  # the stacked pass of both bounds (backward.backward_bounds)
+            nl, nu = BoundedModule(model).compute_bounds(x, 0.05, method, C=C)
+        results.append((lb.detach(), ub.detach(), [p.grad.clone() for p in model.parameters()], nl, nu))
+    (l1, u1, g1, n1, m1), (l2, u2, g2, n2, m2) = results
     torch.testing.assert_close(l1, l2)
     torch.testing.assert_close(u1, u2)
+    torch.testing.assert_close(n1, n2)
+    torch.testing.assert_close(m1, m2)
+    torch.testing.assert_close(n1, l1, rtol=1e-5, atol=1e-5)
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("method", ["crown-ibp", "crown"])
+@pytest.mark.parametrize("spec", [False, True])
+def test_stacked_backward_pass_equals_two_passes(method, spec):
+    """Without autograd one backward pass of [-A; A] gives both bounds
+    (backward.backward_bounds); under autograd the engine runs the two passes.
+    The two must agree: the lower bound of A y is minus the upper bound of -A y.
+    The network has a one-channel first layer (the product-and-fold transposed
+    convolution, used without autograd only) and a residual block."""
+    model = nets.make("residual", seed=1, dtype=torch.float32)
+    x = nets.inputs("residual", 4, seed=1, dtype=torch.float32)
+    C = margin_spec(torch.tensor([1, 2, 3, 4]), 5) if spec else None
+    bm = BoundedModule(model.eval())
+    with torch.no_grad():
+        stacked = bm.compute_bounds(x, 0.05, method, C=C)
+    separate = bm.compute_bounds(x, 0.05, method, C=C)  # the parameters require grad: two passes
+    assert separate[0].requires_grad
+    for a, b in zip(stacked, separate):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+    assert (stacked[1] - stacked[0]).min() > 1e-4

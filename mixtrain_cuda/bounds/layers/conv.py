@@ -35,7 +35,8 @@ class Conv2d(Layer):
         # output_padding recovers the input rows/columns a strided conv never reads.
         out_h = (flat.shape[2] - 1) * m.stride[0] - 2 * m.padding[0] + m.dilation[0] * (m.kernel_size[0] - 1) + 1
         out_w = (flat.shape[3] - 1) * m.stride[1] - 2 * m.padding[1] + m.dilation[1] * (m.kernel_size[1] - 1) + 1
-        if c == 1 and m.groups == 1:
+        graph = torch.is_grad_enabled() and (flat.requires_grad or m.weight.requires_grad)
+        if c == 1 and m.groups == 1 and not graph:
             back = self._transpose_one_channel(flat, h, w)
         else:
             back = F.conv_transpose2d(flat, m.weight, None, m.stride, m.padding, (h - out_h, w - out_w), m.groups,
@@ -49,7 +50,8 @@ class Conv2d(Layer):
         at 4-5 GFLOP/s on the 2-core CPU. Measured there, 900 rows of A
         (CROWN-IBP at 50 points): 16->1 4x4 s2 to 28x28 9.9 -> 3.9 ms, 32->1
         3x3 s1 49.2 -> 13.9 ms; with 3 channels the two were even, and with 8
-        or more the product-and-fold lost 2-5x."""
+        or more the product-and-fold lost 2-5x. Not under autograd, where its
+        backward made CROWN-IBP forward+backward 10% slower (mnist_small, batch 64)."""
         m = self.module
         cols = torch.matmul(m.weight.reshape(m.out_channels, -1).t(), flat.flatten(2))  # [N, k*k, positions]
         return F.fold(cols, (h, w), m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
