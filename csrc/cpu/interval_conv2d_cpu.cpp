@@ -50,8 +50,13 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     if (std::strcmp(e, "onednn") == 0) return false;
   }
   if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= 32) return false;
+  // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
+  // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
+  // oneDNN's 1.01x; at B = 32 1.10x against 1.02x; 32->32 3x3 on 16x16 at
+  // B = 16 (38M) even (benchmarks/cpu_conv_paths.py, session 10).
   return macs <= (int64_t(1) << 20) || in_channels_per_group <= 4 ||
-         (out_channels <= 64 && macs <= (int64_t(32) << 20)) || (kernel_area == 1 && macs <= (int64_t(9) << 19));
+         (out_channels <= 64 && macs <= (int64_t(32) << 20)) ||
+         (out_channels <= 32 && macs <= (int64_t(64) << 20)) || (kernel_area == 1 && macs <= (int64_t(9) << 19));
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,
