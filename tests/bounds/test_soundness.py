@@ -68,17 +68,28 @@ def assert_contains(lb, ub, values, what):
         what, low.shape[0], high.shape[0], max((lb - values).max().item(), (values - ub).max().item()))
 
 
+# CROWN methods also without autograd, where the backward pass runs [-A; A] at
+# once (backward.backward_bounds) and a one-channel first layer goes through
+# matmul + fold; "-chunked": and the output's backward pass one sample at a time.
+CROWN_NO_GRAD = [m + "-nograd" for m in METHODS if m.startswith("crown")] + ["crown-ibp-nograd-chunked"]
+
+
 @pytest.mark.parametrize("net", list(nets.NETS))
-@pytest.mark.parametrize("method", METHODS + ["symbolic-streamed"])
+@pytest.mark.parametrize("method", METHODS + ["symbolic-streamed"] + CROWN_NO_GRAD)
 @pytest.mark.parametrize("norm", [math.inf, 2.0])
-def test_bounds_contain_sampled_and_attacked_points(net, method, norm):
+def test_bounds_contain_sampled_and_attacked_points(net, method, norm, monkeypatch):
     model = nets.make(net)
     x = nets.inputs(net, 3)
     eps = 0.08 if math.isinf(norm) else 0.4
     # symbolic-streamed: a memory budget below one sample's generators, so the
     # symbolic pass streams its generator rows a few at a time.
     bm = BoundedModule(model, memory_budget=2000 if method == "symbolic-streamed" else None)
-    lb, ub = bm.compute_bounds(x, eps, method.replace("-streamed", ""), norm)
+    if method.endswith("-chunked"):
+        from mixtrain_cuda.bounds import module as engine
+        monkeypatch.setattr(engine, "CPU_BACKWARD_CHUNK_BYTES", 1)
+    base = method.replace("-streamed", "").replace("-nograd", "").replace("-chunked", "")
+    with torch.set_grad_enabled("-nograd" not in method):
+        lb, ub = bm.compute_bounds(x, eps, base, norm)
     with torch.no_grad():
         outs = model(sample_ball(x, eps, norm, 300).flatten(0, 1)).reshape(300, *lb.shape)
     assert_contains(lb, ub, outs, "%s %s sampled" % (net, method))
@@ -90,13 +101,18 @@ def test_bounds_contain_sampled_and_attacked_points(net, method, norm):
     assert (ub - lb).min() > 0
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_margin_bounds_with_spec_are_sound(method):
+@pytest.mark.parametrize("method", METHODS + CROWN_NO_GRAD)
+def test_margin_bounds_with_spec_are_sound(method, monkeypatch):
     model = nets.make("conv", seed=3)
     x = nets.inputs("conv", 4, seed=3)
     y = torch.tensor([0, 1, 2, 3])
     C = margin_spec(y, 5).to(x.dtype)
-    lb, ub = BoundedModule(model).compute_bounds(x, 0.05, method, C=C)
+    if method.endswith("-chunked"):
+        from mixtrain_cuda.bounds import module as engine
+        monkeypatch.setattr(engine, "CPU_BACKWARD_CHUNK_BYTES", 1)
+    with torch.set_grad_enabled("-nograd" not in method):
+        lb, ub = BoundedModule(model).compute_bounds(x, 0.05, method.replace("-nograd", "").replace("-chunked", ""),
+                                                     C=C)
     with torch.no_grad():
         outs = model(sample_ball(x, 0.05, math.inf, 200).flatten(0, 1)).reshape(200, 4, 5)
         margins = torch.einsum("bsn,kbn->kbs", C, outs)
