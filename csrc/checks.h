@@ -192,4 +192,17 @@ inline std::array<int64_t, 3> check_crown_relu_args(const at::Tensor& A, const a
   return {A.size(0), A.size(1), lower.numel() / std::max<int64_t>(1, lower.size(0))};
 }
 
+// grad_A like A, grad_bias [B, S]. Returns (B, S, prod(N)).
+inline std::array<int64_t, 3> check_crown_relu_grad_args(const at::Tensor& grad_A, const at::Tensor& grad_bias,
+                                                         const at::Tensor& A, const at::Tensor& lower,
+                                                         const at::Tensor& upper) {
+  const auto dims = check_crown_relu_args(A, lower, upper);
+  check_same_device_dtype(A, grad_A, "A", "grad_A");
+  check_same_device_dtype(A, grad_bias, "A", "grad_bias");
+  TORCH_CHECK(grad_A.sizes() == A.sizes(), "grad_A must have the shape of A ", A.sizes(), ", got ", grad_A.sizes());
+  TORCH_CHECK(grad_bias.dim() == 2 && grad_bias.size(0) == dims[0] && grad_bias.size(1) == dims[1],
+              "grad_bias must be [batch, specs] = [", dims[0], ", ", dims[1], "], got ", grad_bias.sizes());
+  return dims;
+}
+
 }  // namespace mixtrain

@@ -84,6 +84,12 @@ Two crown_relu_backward(T A, T lower, T upper, bool upper_bound) {
   return op.call(A, lower, upper, upper_bound);
 }
 
+Three crown_relu_backward_grad(T gA, T gb, T A, T lower, T upper, bool upper_bound) {
+  MIXTRAIN_HANDLE(op, "mixtrain::crown_relu_backward_grad", Three(T, T, T, T, T, bool));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return op.call(gA, gb, A, lower, upper, upper_bound);
+}
+
 }  // namespace
 
 void bind_direct_calls(pybind11::module& m) {
@@ -101,6 +107,7 @@ void bind_direct_calls(pybind11::module& m) {
   d.def("interval_relu_backward", &interval_relu_backward, release());
   d.def("symbolic_relu", &symbolic_relu, release());
   d.def("crown_relu_backward", &crown_relu_backward, release());
+  d.def("crown_relu_backward_grad", &crown_relu_backward_grad, release());
 }
 
 }  // namespace mixtrain

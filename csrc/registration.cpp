@@ -25,4 +25,8 @@ TORCH_LIBRARY(mixtrain, m) {
       "-> (Tensor, Tensor)");
   m.def("symbolic_relu(Tensor center, Tensor gens, Tensor radius) -> (Tensor, Tensor, Tensor)");
   m.def("crown_relu_backward(Tensor A, Tensor lower, Tensor upper, bool upper_bound) -> (Tensor, Tensor)");
+  // crown_relu_backward's gradient in one pass over A (training through CROWN-IBP).
+  m.def(
+      "crown_relu_backward_grad(Tensor grad_A, Tensor grad_bias, Tensor A, Tensor lower, Tensor upper, "
+      "bool upper_bound) -> (Tensor, Tensor, Tensor)");
 }

@@ -4,6 +4,7 @@ from ._build_info import build_info
 from .cpu_allocator import tune_cpu_allocator
 from .ops import (
     crown_relu_backward,
+    crown_relu_backward_grad,
     interval_conv2d,
     interval_linear,
     interval_relu,

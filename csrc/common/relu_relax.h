@@ -64,4 +64,19 @@ MIXTRAIN_HD void crown_relax(T l, T u, T& us, T& ui, T& ls) {
   ls = unstable ? (u >= -l ? T(1) : T(0)) : stable;
 }
 
+// One neuron of crown_relu_backward's gradient, given the sums over the rows
+// of A that took the upper relaxation: g_slope = sum grad_A * A and g_icpt =
+// sum grad_bias * A. Only the chord depends smoothly on (l, u):
+//   us = u / (u - l): d/dl = u / w^2, d/du = -l / w^2;
+//   ui = -l u / (u - l): d/dl = -u^2 / w^2, d/du = l^2 / w^2 (w = u - l).
+// Stable neurons, and the lower slope (a step in l, u), have gradient 0.
+template <typename T>
+MIXTRAIN_HD void crown_relax_grad(T l, T u, T g_slope, T g_icpt, T& d_lower, T& d_upper) {
+  const bool unstable = l < T(0) && u > T(0);
+  const T w = unstable ? u - l : T(1);
+  const T w2 = w * w;
+  d_lower = unstable ? g_slope * u / w2 - g_icpt * u * u / w2 : T(0);
+  d_upper = unstable ? -g_slope * l / w2 + g_icpt * l * l / w2 : T(0);
+}
+
 }  // namespace mixtrain

@@ -18,6 +18,7 @@ OP_NAMES = (
     "interval_relu_backward",
     "symbolic_relu",
     "crown_relu_backward",
+    "crown_relu_backward_grad",
 )
 
 try:

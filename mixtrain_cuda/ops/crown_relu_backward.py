@@ -3,6 +3,7 @@ import torch
 
 from . import reference
 from ._extension import LOADED, call_kernel, use_kernel
+from .crown_relu_backward_grad import crown_relu_backward_grad
 
 
 def crown_relu_backward(A, lower, upper, upper_bound=True):
@@ -32,22 +33,9 @@ if LOADED:
 
     def _backward(ctx, grad_A, grad_bias):
         A, lower, upper = ctx.saved_tensors
-        up_slope, up_icpt, lo_slope = (t.unsqueeze(1) for t in reference.crown_relax(lower, upper))
-        take_upper = A > 0 if ctx.upper_bound else A < 0
-        g_bias = grad_bias.reshape(*grad_bias.shape, *([1] * (A.dim() - 2)))
-        d_A = grad_A * torch.where(take_upper, up_slope, lo_slope) + g_bias * torch.where(
-            take_upper, up_icpt, torch.zeros_like(up_icpt))
-        # Only the chord (upper slope, intercept) depends smoothly on l and u.
-        unstable = (lower < 0) & (upper > 0)
-        l = lower
-        u = upper
-        width = torch.where(unstable, u - l, torch.ones_like(u))
-        chosen = A * take_upper
-        g_slope = (grad_A * chosen).sum(1)
-        g_icpt = (g_bias * chosen).sum(1)
-        w2 = width * width
-        d_lower = unstable * (g_slope * u / w2 - g_icpt * u * u / w2)
-        d_upper = unstable * (-g_slope * l / w2 + g_icpt * l * l / w2)
+        # One fused pass (ops/crown_relu_backward_grad.py; differentiable itself,
+        # for double backward).
+        d_A, d_lower, d_upper = crown_relu_backward_grad(grad_A, grad_bias, A, lower, upper, ctx.upper_bound)
         need = ctx.needs_input_grad
         return (d_A if need[0] else None), (d_lower if need[1] else None), (d_upper if need[2] else None), None
 

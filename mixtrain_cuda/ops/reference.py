@@ -109,3 +109,24 @@ def crown_relu_backward(A, lower, upper, upper_bound):
     new_A = A * torch.where(take_upper, up_slope, lo_slope)
     bias = torch.where(take_upper, A * up_icpt, torch.zeros_like(A)).flatten(2).sum(2)
     return new_A, bias
+
+
+def crown_relu_backward_grad(grad_A, grad_bias, A, lower, upper, upper_bound):
+    """Gradients of crown_relu_backward's (A', bias) with respect to (A, lower,
+    upper). Only the chord (upper slope and intercept) depends smoothly on l
+    and u; the lower slope is a step, and stable neurons are constant."""
+    up_slope, up_icpt, lo_slope = (t.unsqueeze(1) for t in crown_relax(lower, upper))
+    take_upper = A > 0 if upper_bound else A < 0
+    g_bias = grad_bias.reshape(*grad_bias.shape, *([1] * (A.dim() - 2)))
+    d_A = grad_A * torch.where(take_upper, up_slope, lo_slope) + g_bias * torch.where(
+        take_upper, up_icpt, torch.zeros_like(up_icpt))
+    unstable = (lower < 0) & (upper > 0)
+    l, u = lower, upper
+    width = torch.where(unstable, u - l, torch.ones_like(u))
+    chosen = A * take_upper
+    g_slope = (grad_A * chosen).sum(1)
+    g_icpt = (g_bias * chosen).sum(1)
+    w2 = width * width
+    d_lower = unstable * (g_slope * u / w2 - g_icpt * u * u / w2)
+    d_upper = unstable * (-g_slope * l / w2 + g_icpt * l * l / w2)
+    return d_A, d_lower, d_upper

@@ -8,7 +8,7 @@ import mixtrain_cuda as mc
 from mixtrain_cuda.ops import reference
 
 OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu",
-       "interval_relu_backward", "symbolic_relu", "crown_relu_backward"]
+       "interval_relu_backward", "symbolic_relu", "crown_relu_backward", "crown_relu_backward_grad"]
 
 
 def _t(*shape, dtype, device, positive=False, requires_grad=False):
@@ -19,6 +19,16 @@ def _t(*shape, dtype, device, positive=False, requires_grad=False):
 def cases(op, dtype=torch.float64, device="cpu", grad=False):
     """List of (args, kwargs) for `op` (as passed to the public wrapper)."""
     t = lambda *s, **k: _t(*s, dtype=dtype, device=device, requires_grad=grad, **k)  # noqa: E731
+
+    def crown_case(B, S, *N, upper_bound):
+        lower = torch.randn(B, *N, dtype=dtype, device=device)
+        upper = lower + torch.rand(B, *N, dtype=dtype, device=device) + 0.2
+        lower = torch.where(lower.abs() < 0.1, lower - 0.2, lower)
+        upper = torch.where(upper.abs() < 0.1, upper + 0.2, upper)
+        A = torch.randn(B, S, *N, dtype=dtype, device=device)
+        return (A.requires_grad_(grad), lower.requires_grad_(grad), upper.requires_grad_(grad)), dict(
+            upper_bound=upper_bound)
+
     if op == "interval_linear":
         return [
             ((t(3, 37), t(3, 37, positive=True), t(29, 37), t(29)), {}),
@@ -68,15 +78,16 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
             return tuple(x.requires_grad_(grad) for x in (c, g, r))
         return [(relu_case(3, 10, rows=4), {}), (relu_case(2, 2, 3, 3, rows=2), {})]
     if op == "crown_relu_backward":
-        def crown_case(B, S, *N, upper_bound):
-            lower = torch.randn(B, *N, dtype=dtype, device=device)
-            upper = lower + torch.rand(B, *N, dtype=dtype, device=device) + 0.2
-            lower = torch.where(lower.abs() < 0.1, lower - 0.2, lower)
-            upper = torch.where(upper.abs() < 0.1, upper + 0.2, upper)
-            A = torch.randn(B, S, *N, dtype=dtype, device=device)
-            return (A.requires_grad_(grad), lower.requires_grad_(grad), upper.requires_grad_(grad)), dict(
-                upper_bound=upper_bound)
         return [crown_case(2, 3, 11, upper_bound=True), crown_case(3, 2, 2, 3, 3, upper_bound=False)]
+    if op == "crown_relu_backward_grad":
+        def grad_case(B, S, *N, upper_bound):
+            (A, lower, upper), kw = crown_case(B, S, *N, upper_bound=upper_bound)
+            A = A.detach()
+            A = torch.where(A.abs() < 0.1, A + 0.3 * torch.sign(A), A)  # away from the sign switch
+            g_A = torch.randn_like(A)
+            g_bias = torch.randn(B, S, dtype=dtype, device=device)
+            return tuple(x.detach().requires_grad_(grad) for x in (g_A, g_bias, A, lower, upper)), kw
+        return [grad_case(2, 3, 11, upper_bound=True), grad_case(3, 2, 2, 3, 3, upper_bound=False)]
     raise KeyError(op)
 
 
@@ -97,7 +108,7 @@ def ref_call(op, args, kwargs):
             kwargs[k] = pair(kwargs[k], k)
     if op in ("symbolic_linear", "symbolic_conv2d"):
         kwargs.setdefault("input_rows", args[1].shape[1])
-    if op == "crown_relu_backward":
+    if op in ("crown_relu_backward", "crown_relu_backward_grad"):
         kwargs.setdefault("upper_bound", True)
     return ref(op)(*args, **kwargs)
 
@@ -113,6 +124,6 @@ def op_args(op, args, kwargs):
               pair(kwargs.get("dilation", 1), "d"), kwargs.get("groups", 1)]
     if op in ("symbolic_linear", "symbolic_conv2d"):
         a += [kwargs.get("input_rows", args[1].shape[1]), float(kwargs.get("input_norm", math.inf))]
-    if op == "crown_relu_backward":
+    if op in ("crown_relu_backward", "crown_relu_backward_grad"):
         a.append(kwargs.get("upper_bound", True))
     return a

@@ -65,6 +65,14 @@ def test_interval_relu_backward_errors():
         mc.interval_relu_backward(x, x, x, torch.randn(4, 2))
 
 
+def test_crown_relu_backward_grad_errors():
+    A, lo, up = torch.randn(2, 3, 5), torch.randn(2, 5), torch.randn(2, 5)
+    with pytest.raises(RuntimeError, match="grad_A must have the shape"):
+        mc.crown_relu_backward_grad(torch.randn(2, 3, 4), torch.randn(2, 3), A, lo, up)
+    with pytest.raises(RuntimeError, match="grad_bias must be"):
+        mc.crown_relu_backward_grad(torch.randn(2, 3, 5), torch.randn(2, 4), A, lo, up)
+
+
 def test_device_mismatch_names_argument():
     if not torch.cuda.is_available():
         pytest.skip("needs a GPU to build tensors on two devices")

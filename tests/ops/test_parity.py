@@ -93,7 +93,8 @@ def test_interval_conv2d_layer_shapes(geometry):
 
 @pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward",
                                 "symbolic_linear",
-                                "symbolic_conv2d", "symbolic_relu", "crown_relu_backward"])
+                                "symbolic_conv2d", "symbolic_relu", "crown_relu_backward",
+                                "crown_relu_backward_grad"])
 def test_empty_batch(op):
     args, kwargs = cases(op, torch.float64)[0]
     empty = [a[:0] if isinstance(a, torch.Tensor) and a.dim() > 1 and not (op.endswith("linear") and a is args[2])
