@@ -18,8 +18,10 @@ heap memory stays with the process, up to that much), which is what
 PyTorch's CPU performance guide gets by preloading jemalloc or tcmalloc. The
 cost: the process keeps up to its peak heap mapped. The `mixtrain` command
 calls it; library users call it themselves (it changes the whole process), or
-preload another allocator. Environment variables win: if any MALLOC_*_
-variable of glibc is set, or MIXTRAIN_MALLOC=default, nothing is changed.
+preload another allocator. The environment wins: if any of glibc's MALLOC_*
+variables or glibc.malloc tunables is set, jemalloc or tcmalloc is preloaded,
+or MIXTRAIN_MALLOC=default, nothing is changed. The trim threshold holds per
+malloc arena (glibc makes more for threads that allocate at once).
 """
 import ctypes
 import os
@@ -44,25 +46,34 @@ def tune_cpu_allocator():
     if os.environ.get("MIXTRAIN_MALLOC", "").lower() == "default":
         _state.update(tuned=False, why="MIXTRAIN_MALLOC=default")
         return dict(_state)
-    user = sorted(k for k in os.environ if k.startswith("MALLOC_") and k.endswith("_"))
+    # glibc's own settings (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX, ... or
+    # GLIBC_TUNABLES=glibc.malloc.*): mallopt would override them, so leave them be.
+    user = sorted(k for k in os.environ if k.startswith("MALLOC_"))
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        user.append("GLIBC_TUNABLES")
     if user:
         _state.update(tuned=False, why="left to the environment (%s)" % ", ".join(user))
+        return dict(_state)
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "jemalloc" in preload or "tcmalloc" in preload:
+        _state.update(tuned=False, why="another allocator is preloaded (%s)" % preload)
         return dict(_state)
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         _state.update(tuned=False, why="not glibc")
         return dict(_state)
     try:
         libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and libc.mallopt(M_TRIM_THRESHOLD,
-                                                                                   TRIM_THRESHOLD) == 1
+        mmap_ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+        trim_ok = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     except (OSError, AttributeError) as exc:
         _state.update(tuned=False, why="mallopt unavailable: %s" % exc)
         return dict(_state)
-    if ok:
+    if mmap_ok and trim_ok:
         _state.update(tuned=True, why="mmap threshold %d MiB, trim threshold %d MiB" % (
             MMAP_THRESHOLD >> 20, TRIM_THRESHOLD >> 20))
     else:
-        _state.update(tuned=False, why="mallopt refused the settings")
+        _state.update(tuned=mmap_ok or trim_ok, why="mallopt refused %s" % " and ".join(
+            name for name, ok in (("the mmap threshold", mmap_ok), ("the trim threshold", trim_ok)) if not ok))
     return dict(_state)
 
 

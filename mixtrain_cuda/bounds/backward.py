@@ -29,7 +29,8 @@ def backward_bounds(nodes, ops, inputs, target, A, stacked=True):
     there the relaxation a coefficient takes depends only on its sign (CROWN's
     lower slope depends on l and u, not on A): for -A, the upper pass picks
     exactly the sides the lower pass would for A, with the values negated (a
-    negation is exact in floating point, so the bounds are the same bits). So
+    negation is exact in floating point; only a product over 2S rows may round
+    differently from one over S, far below float32's bound error). So
     [-A; A] goes back once: half the layer calls (conv_transpose2d dominated
     CROWN-IBP on MNIST at a few points, 190 us per call at batch 1), one larger
     product each. It holds twice the rows at once: memory plans count both.

@@ -24,7 +24,7 @@ if LOADED:
     @torch.library.register_fake("mixtrain::crown_relu_backward")
     def _fake(A, lower, upper, upper_bound):
         torch._check(A.dim() == lower.dim() + 1, lambda: "A must be [batch, specs, *neurons]")
-        return torch.empty_like(A), A.new_empty(A.shape[0], A.shape[1])
+        return A.new_empty(A.shape), A.new_empty(A.shape[0], A.shape[1])  # contiguous, as the kernels
 
     def _setup(ctx, inputs, output):
         A, lower, upper, upper_bound = inputs

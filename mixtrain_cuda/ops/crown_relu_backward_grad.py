@@ -22,7 +22,7 @@ if LOADED:
     def _fake(grad_A, grad_bias, A, lower, upper, upper_bound):
         torch._check(A.dim() == lower.dim() + 1, lambda: "A must be [batch, specs, *neurons]")
         torch._check(grad_A.shape == A.shape, lambda: "grad_A must have the shape of A")
-        return torch.empty_like(A), torch.empty_like(lower), torch.empty_like(upper)
+        return A.new_empty(A.shape), lower.new_empty(lower.shape), upper.new_empty(upper.shape)  # contiguous
 
     def _setup(ctx, inputs, output):
         ctx.upper_bound = inputs[5]

@@ -19,7 +19,8 @@ if LOADED:
     @torch.library.register_fake("mixtrain::interval_relu")
     def _fake(center, radius):
         torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
-        return torch.empty_like(center), torch.empty_like(center)
+        # Contiguous, as the kernels' outputs (empty_like would keep center's strides).
+        return center.new_empty(center.shape), center.new_empty(center.shape)
 
     def _setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs)

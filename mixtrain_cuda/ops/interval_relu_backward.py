@@ -27,7 +27,7 @@ if LOADED:
         torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
         torch._check(grad_center.shape == center.shape and grad_radius.shape == center.shape,
                      lambda: "grad_center and grad_radius must have the shape of center")
-        return torch.empty_like(center), torch.empty_like(center)
+        return center.new_empty(center.shape), center.new_empty(center.shape)  # contiguous, as the kernels
 
     def _setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs[2:])

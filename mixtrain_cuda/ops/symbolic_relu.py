@@ -37,7 +37,7 @@ if LOADED:
         rows = torch.library.get_ctx().new_dynamic_size()
         torch._check(rows >= gens.shape[1])
         out_gens = gens.new_empty(gens.shape[0], rows, *gens.shape[2:])
-        return torch.empty_like(center), out_gens, center.new_empty(center.shape, dtype=torch.long)
+        return center.new_empty(center.shape), out_gens, center.new_empty(center.shape, dtype=torch.long)
 
     def _setup(ctx, inputs, output):
         center, gens, radius = inputs
