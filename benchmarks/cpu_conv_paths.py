@@ -11,8 +11,6 @@ Each figure is bench.median_seconds (median of as many calls as fit the budget).
 Rounds alternate the paths, and the median of the round medians is reported.
 """
 import argparse
-import datetime
-import json
 import os
 import statistics
 import sys
@@ -22,7 +20,6 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from mixtrain_cuda import bench, ops  # noqa: E402
-from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.ops import reference  # noqa: E402
 
@@ -67,7 +64,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    allocator = tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
+    tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
     if "MIXTRAIN_CPU_CONV" in os.environ:
         ap.error("unset MIXTRAIN_CPU_CONV: this script sets it itself")
     if a.rounds < 1:
@@ -93,12 +90,9 @@ def main(argv=None):
     best = sum(min(r["direct_s"], r["onednn_s"]) / r["auto_s"] >= 0.9 for r in rows)
     print("auto within 10%% of the faster path: %d of %d cases" % (best, len(rows)))
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(dict(device=device_name("cpu"), date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"), commit=git_commit(), threads=torch.get_num_threads(), cpu_allocator=allocator,
-                command="benchmarks/cpu_conv_paths.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                timing="bench.median_seconds per path, paths alternating, median of %d rounds" % a.rounds,
-                rows=rows), f, indent=1)
+        bench.write_cpu_record(a.json, "benchmarks/cpu_conv_paths.py", argv if argv is not None else sys.argv[1:],
+                               "bench.median_seconds per path, paths alternating, median of %d rounds" % a.rounds,
+                               rows)
         print("wrote", a.json)
     return 0
 

@@ -19,8 +19,6 @@ inside, as a user pays it). Each figure: bench.median_seconds, engines
 alternating, median of the rounds' medians.
 """
 import argparse
-import datetime
-import json
 import os
 import statistics
 import sys
@@ -33,7 +31,6 @@ sys.path.insert(0, ROOT)
 
 from mixtrain_cuda import bench  # noqa: E402
 from mixtrain_cuda.bounds import BoundedModule, margin_spec  # noqa: E402
-from mixtrain_cuda.cli import device_name, git_commit  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
 
@@ -113,7 +110,7 @@ def main(argv=None):
     ap.add_argument("--auto-lirpa", default=os.path.join(ROOT, ".auto_lirpa"), help="where auto_LiRPA is installed")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    allocator = tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
+    tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
     if a.rounds < 1:
         ap.error("--rounds must be at least 1")
     nets = [n.strip() for n in a.nets.split(",") if n.strip()]
@@ -138,13 +135,9 @@ def main(argv=None):
                     row["auto_lirpa_points_per_s"], row["reference_s"] / row["fused_s"],
                     row["auto_lirpa_s"] / row["fused_s"], row["max_bound_difference"]), flush=True)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(dict(device=device_name("cpu"), date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"), commit=git_commit(), threads=torch.get_num_threads(), cpu_allocator=allocator,
-                auto_lirpa=getattr(auto_LiRPA, "__version__", "?"),
-                command="benchmarks/peer_auto_lirpa.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                timing="bench.median_seconds per engine, engines alternating, median of %d rounds" % a.rounds,
-                rows=rows), f, indent=1)
+        bench.write_cpu_record(a.json, "benchmarks/peer_auto_lirpa.py", argv if argv is not None else sys.argv[1:],
+                               "bench.median_seconds per engine, engines alternating, median of %d rounds" % a.rounds,
+                               rows, auto_lirpa=getattr(auto_LiRPA, "__version__", "?"))
         print("wrote", a.json)
     return 0
 

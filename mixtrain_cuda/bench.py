@@ -278,6 +278,23 @@ def _proc_status_kb(field):
         return int(next(line for line in f if line.startswith(field + ":")).split()[1])
 
 
+def write_cpu_record(path, script, argv, timing, rows, **extra):
+    """The JSON record of a CPU benchmark script (benchmarks/*.py): device,
+    date, commit, threads, the allocator's state, the command that made it,
+    how it was timed, any `extra` fields, and its rows."""
+    import datetime
+    import json
+
+    from .cli import device_name, git_commit
+    from .cpu_allocator import cpu_allocator_state
+    record = dict(device=device_name("cpu"),
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  commit=git_commit(), threads=torch.get_num_threads(), cpu_allocator=cpu_allocator_state(),
+                  command=" ".join([script, *argv]), timing=timing, **extra, rows=rows)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
+
+
 def machine_peaks(device="cpu", dtype=torch.float32):
     """(bytes/s, flop/s) measured with a large copy and a large GEMM."""
     n = 64 << 20  # 256 MiB of float32 read + written
