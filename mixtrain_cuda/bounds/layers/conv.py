@@ -47,7 +47,7 @@ class Conv2d(Layer):
     def _transpose_one_channel(self, flat, h, w):
         """conv_transpose2d onto one channel (the MNIST nets' first layer) as a
         product and a col2im: oneDNN's transposed convolution runs such layers
-        at 4-5 GFLOP/s on the 2-core CPU. Measured there, 900 rows of A
+        at 4-5 G multiply-adds/s on the 2-core CPU. Measured there, 900 rows of A
         (CROWN-IBP at 50 points): 16->1 4x4 s2 to 28x28 9.9 -> 3.9 ms, 32->1
         3x3 s1 49.2 -> 13.9 ms; with 3 channels the two were even, and with 8
         or more the product-and-fold lost 2-5x. Not under autograd, where its
