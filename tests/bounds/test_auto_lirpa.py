@@ -6,6 +6,7 @@ mixtrain_cuda.models."""
 import os
 import sys
 import warnings
+import zlib
 
 import pytest
 import torch
@@ -46,6 +47,13 @@ NETS = {
 }
 
 
+def _seed(*key):
+    """A seed per test case that is the same in every process (hash() of a
+    string is salted per process: the residual CROWN case once drew a network
+    outside the tolerance below in one CI run of many)."""
+    return zlib.crc32(repr(key).encode()) % 1000
+
+
 def lirpa_bounds(model, x, eps, method, C):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -59,7 +67,7 @@ def lirpa_bounds(model, x, eps, method, C):
 @pytest.mark.parametrize("method, theirs", [("ibp", "IBP"), ("crown-ibp", "CROWN-IBP")])
 @pytest.mark.parametrize("spec", [False, True])
 def test_bounds_equal_auto_lirpa(net, method, theirs, spec):
-    torch.manual_seed(hash((net, method, spec)) % 1000)
+    torch.manual_seed(_seed(net, method, spec))
     model = NETS[net]().eval()
     x = torch.rand(5, 1, 8, 8)
     eps = 0.03
@@ -81,9 +89,10 @@ def test_crown_against_auto_lirpa(net, spec):
     stable (BoundedModule._crown_tighten): the same bounds on sequential nets;
     on residual nets, where a stable neuron's looser IBP box can reach a later
     intersection, close: the lower ReLU slope depends on the bounds, so a bound
-    can move either way (over 60 seeds: at most 2.5% of the mean width, the
-    mean width within 0.3%). Soundness is tested in test_soundness.py."""
-    torch.manual_seed(hash((net, "crown", spec)) % 1000)
+    can move either way (200 random residual nets, with and without a spec:
+    at most 7.0% of the mean width, above 5% on 3 of them; the mean width
+    within 0.22%, but 1.5% on one). Soundness is tested in test_soundness.py."""
+    torch.manual_seed(_seed(net, "crown", spec))
     model = NETS[net]().eval()
     x = torch.rand(5, 1, 8, 8)
     eps = 0.03
