@@ -143,3 +143,19 @@ def test_peer_auto_lirpa_times_three_engines(tmp_path):
     assert data["cpu_allocator"]["why"]
     bad = subprocess.run([sys.executable, script, "--nets", "mnist_tiny"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "unknown network" in bad.stderr
+
+
+def test_cpu_page_faults_script(tmp_path):
+    """benchmarks/cpu_page_faults.py: both malloc modes in fresh processes; tuned, a pass takes (almost) no faults."""
+    import os
+    out = tmp_path / "faults.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "cpu_page_faults.py")
+    proc = subprocess.run([sys.executable, script, "--nets", "mnist_small", "--batch", "16", "--calls", "5",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["malloc"] for r in rows] == ["default", "tuned"]
+    tuned = rows[1]
+    assert tuned["allocator"]["tuned"] is True
+    assert tuned["fused_faults_per_call"] < 100 and tuned["reference_faults_per_call"] < 100
+    assert all(r["fused_s"] > 0 and r["reference_s"] > 0 for r in rows)
