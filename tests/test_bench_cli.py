@@ -1,5 +1,6 @@
 """`mixtrain bench`: the bound-pass CLI reports throughput for both engines; the op cases match the models."""
 import json
+import os
 import subprocess
 import sys
 
@@ -75,7 +76,6 @@ def test_conv_cases_are_the_models_layers():
 def test_bench_train_step_script_times_each_variant(tmp_path):
     """scripts/bench_train_step.py: a clean step, then MixTrain (k points in the
     bound pass) and full-batch for each method, each with a positive rate."""
-    import os
     out = tmp_path / "s.json"
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "bench_train_step.py")
     proc = subprocess.run([sys.executable, script, "--model", "mnist_small", "--batch", "6", "--k", "2", "--steps", "1",
@@ -103,57 +103,55 @@ def test_results_name_the_commit_given_by_the_caller(monkeypatch):
         assert git_commit() in (head, head + "-dirty")
 
 
-def test_cpu_conv_paths_times_both_paths(tmp_path):
-    import os
-    out = tmp_path / "p.json"
-    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "cpu_conv_paths.py")
-    proc = subprocess.run([sys.executable, script, "--only", "mnist_small.conv1", "--batches", "1", "--rounds", "1",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
+
+
+def _run_script(name, *args, env=None):
+    """benchmarks/<name> in a fresh interpreter; the CompletedProcess."""
+    return subprocess.run([sys.executable, os.path.join(BENCHMARKS, name), *map(str, args)], capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def _record(name, out, *args):
+    """Runs benchmarks/<name> with --json OUT and returns the JSON record."""
+    proc = _run_script(name, *args, "--json", out)
     assert proc.returncode == 0, proc.stderr
-    row, = json.loads(out.read_text())["rows"]
+    return json.loads(out.read_text())
+
+
+def test_cpu_conv_paths_times_both_paths(tmp_path):
+    row, = _record("cpu_conv_paths.py", tmp_path / "p.json", "--only", "mnist_small.conv1", "--batches", "1",
+                   "--rounds", "1")["rows"]
     assert row["layer"] == "mnist_small.conv1" and row["batch"] == 1
     assert all(row[k] > 0 for k in ("direct_s", "onednn_s", "auto_s", "reference_s"))
-    env = dict(os.environ, MIXTRAIN_CPU_CONV="direct")
-    bad = subprocess.run([sys.executable, script, "--only", "mnist_small.conv1"], capture_output=True, text=True,
-                         timeout=600, env=env)
+    bad = _run_script("cpu_conv_paths.py", "--only", "mnist_small.conv1",
+                      env=dict(os.environ, MIXTRAIN_CPU_CONV="direct"))
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
 
 
 def test_peer_auto_lirpa_times_three_engines(tmp_path):
     """benchmarks/peer_auto_lirpa.py: one tiny case, all three engines timed,
     and the bounds it compares agree with auto_LiRPA's."""
-    import os
-    root = os.path.join(os.path.dirname(__file__), "..")
-    lirpa = os.environ.get("MIXTRAIN_AUTO_LIRPA", os.path.join(root, ".auto_lirpa"))
+    lirpa = os.environ.get("MIXTRAIN_AUTO_LIRPA", os.path.join(BENCHMARKS, "..", ".auto_lirpa"))
     if not os.path.isdir(os.path.join(lirpa, "auto_LiRPA")):
         if os.environ.get("MIXTRAIN_AUTO_LIRPA"):
             raise AssertionError("MIXTRAIN_AUTO_LIRPA=%s holds no auto_LiRPA" % lirpa)
         pytest.skip("auto_LiRPA not installed (bash scripts/setup_auto_lirpa.sh)")
-    out = tmp_path / "peer.json"
-    script = os.path.join(root, "benchmarks", "peer_auto_lirpa.py")
-    proc = subprocess.run([sys.executable, script, "--nets", "mnist_small", "--ks", "2", "--methods", "ibp",
-                           "--rounds", "1", "--budget", "0.05", "--auto-lirpa", lirpa, "--json", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(out.read_text())
+    data = _record("peer_auto_lirpa.py", tmp_path / "peer.json", "--nets", "mnist_small", "--ks", "2", "--methods",
+                   "ibp", "--rounds", "1", "--budget", "0.05", "--auto-lirpa", lirpa)
     row, = data["rows"]
     assert (row["net"], row["method"], row["k"]) == ("mnist_small", "ibp", 2)
     assert all(row[e + "_s"] > 0 for e in ("fused", "reference", "auto_lirpa"))
     assert row["max_bound_difference"] <= 1e-4 * row["bound_scale"]
     assert data["cpu_allocator"]["why"]
-    bad = subprocess.run([sys.executable, script, "--nets", "mnist_tiny"], capture_output=True, text=True, timeout=600)
+    bad = _run_script("peer_auto_lirpa.py", "--nets", "mnist_tiny")
     assert bad.returncode == 2 and "unknown network" in bad.stderr
 
 
 def test_cpu_page_faults_script(tmp_path):
     """benchmarks/cpu_page_faults.py: both malloc modes in fresh processes; tuned, a pass takes (almost) no faults."""
-    import os
-    out = tmp_path / "faults.json"
-    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "cpu_page_faults.py")
-    proc = subprocess.run([sys.executable, script, "--nets", "mnist_small", "--batch", "16", "--calls", "5",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    rows = json.loads(out.read_text())["rows"]
+    rows = _record("cpu_page_faults.py", tmp_path / "faults.json", "--nets", "mnist_small", "--batch", "16",
+                   "--calls", "5")["rows"]
     assert [r["malloc"] for r in rows] == ["default", "tuned"]
     tuned = rows[1]
     assert tuned["allocator"]["tuned"] is True
