@@ -71,8 +71,9 @@ def add_train_parser(sub):
     g.add_argument("--pgd-steps", type=int, default=d.pgd_steps, help="PGD steps per batch for --trainer pgd")
     g = p.add_argument_group("evaluation")
     g.add_argument("--certify-method", default=d.certify_method,
-                   help="certifier(s), comma-separated, cheapest first; a point counts when any verifies it "
-                        "(default: %(default)s)")
+                   help="certifier(s), comma-separated, cheapest first; a point counts when any verifies it: "
+                        "ibp, symbolic, crown-ibp, crown, bab (branch and bound on the points left open; bab:N "
+                        "for N domains per point) (default: %(default)s)")
     g.add_argument("--val-certify-method", default=d.val_certify_method,
                    help="certifier(s) of the per-epoch validation (default: %(default)s)")
     g.add_argument("--val-size", type=int, default=d.val_size, help="training points held out for validation")
@@ -173,8 +174,8 @@ def add_eval_parsers(sub):
         p.add_argument("--out", default=None, help="per-sample results as CSV (default: next to the checkpoint)")
         if name == "certify":
             p.add_argument("--method", default="ibp,crown-ibp",
-                           help="ibp, symbolic, crown-ibp, crown, or a comma-separated list tried cheapest first "
-                                "(default: %(default)s)")
+                           help="ibp, symbolic, crown-ibp, crown, bab (branch and bound; bab:N for N domains "
+                                "per point), or a comma-separated list tried cheapest first (default: %(default)s)")
             p.set_defaults(func=cmd_certify)
         else:
             p.add_argument("--method", default="pgd", choices=("pgd", "interval"))

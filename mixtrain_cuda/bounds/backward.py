@@ -3,9 +3,11 @@ pushed through the layers in reverse, then concretized over the input set."""
 import torch
 
 
-def backward_to_input(nodes, ops, target, A, upper):
+def backward_to_input(nodes, ops, target, A, upper, seen=None):
     """Push `A` ([B, S, *shape of node target]) back to the input.
-    Returns (A on the input, accumulated bias [B, S])."""
+    Returns (A on the input, accumulated bias [B, S]). seen(idx, A), if given,
+    gets the coefficients on each node's output on the way (branch and bound
+    scores ReLU neurons by them)."""
     pending = {target: A}
     bias = torch.zeros(A.shape[:2], dtype=A.dtype, device=A.device)
     for idx in range(target, 0, -1):
@@ -13,6 +15,8 @@ def backward_to_input(nodes, ops, target, A, upper):
         if A is None:
             continue  # not an ancestor of the target
         node = nodes[idx]
+        if seen is not None:
+            seen(idx, A)
         A_inputs, b = node.layer.backward(ops, A, upper)
         if b is not None:
             bias = bias + b

@@ -57,6 +57,11 @@ class BoundedModule(nn.Module):
         self.memory_budget = memory_budget
         self.update_running_stats = update_running_stats
         self._shapes_for = None  # the per-sample input shape the layers' recorded shapes are for
+        # {node index: (lower, upper)}, [B, *shape] each: boxes of those nodes are
+        # intersected with these in IBP and CROWN passes. Branch and bound
+        # (bab.py) sets them, for one pass, to a domain's ReLU splits and the
+        # bounds its parent domain proved.
+        self._clips = None
 
     def forward(self, x):
         return self.model(x)
@@ -180,14 +185,24 @@ class BoundedModule(nn.Module):
         """Boxes of every node up to `until` (default: all); ReLUs remember their input box."""
         boxes = [inputs.box()]
         last = len(self.nodes) if until is None else until + 1
-        for node in self.nodes[1:last]:
+        for idx, node in enumerate(self.nodes[1:last], start=1):
             args = [boxes[i] for i in node.inputs]
             if midpoint_stats and isinstance(node.layer, BatchNorm) and node.layer.uses_batch_stats():
                 node.layer.stats = node.layer.batch_stats(args[0].center)
             if isinstance(node.layer, ReLU):
                 node.layer.pre_box = args[0]
-            boxes.append(node.layer.ibp(self.ops, *args))
+            boxes.append(self._clip(idx, node.layer.ibp(self.ops, *args)))
         return boxes
+
+    def _clip(self, idx, box):
+        """box intersected with self._clips[idx], if set. An empty intersection
+        (lower > upper somewhere) stays so: branch and bound reads it as a domain
+        that holds no input."""
+        if not self._clips or idx not in self._clips:
+            return box
+        lo, hi = self._clips[idx]
+        lower, upper = torch.maximum(box.lower, lo), torch.minimum(box.upper, hi)
+        return Box((upper + lower) / 2, (upper - lower) / 2)
 
     def _ibp(self, inputs, C):
         last = self.nodes[-1]
@@ -273,7 +288,7 @@ class BoundedModule(nn.Module):
             args = [boxes[i] for i in node.inputs]
             if isinstance(node.layer, ReLU):
                 node.layer.pre_box = args[0]
-            box = node.layer.ibp(self.ops, *args)
+            box = self._clip(idx, node.layer.ibp(self.ops, *args))
             if idx in relu_inputs and seen_relu:
                 box = self._crown_tighten(idx, box, inputs, budget, per_row, keep_graph)
             if isinstance(node.layer, ReLU):

@@ -22,10 +22,20 @@ def predict(model, X, batch_size=1000, device="cpu"):
 
 def parse_methods(methods):
     """"crown-ibp" or "ibp,crown-ibp" or a list: a point is verified when any of
-    them verifies it (each is sound, so their union is sound)."""
+    them verifies it (each is sound, so their union is sound). Besides the
+    engine's methods: "bab" (branch and bound, bounds/bab.py), or "bab:N" with
+    a budget of N domains per point."""
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    return list(methods)
+    methods = list(methods)
+    from ..bounds.module import METHODS
+    for m in methods:
+        name, _, budget = m.partition(":")
+        ok = m in METHODS or (name == "bab" and (not budget or (budget.isdigit() and int(budget) > 0)))
+        if not ok:
+            raise ValueError("unknown certification method %r: use %s, bab or bab:N (N domains per point)"
+                             % (m, ", ".join(METHODS)))
+    return methods
 
 
 def verify(model, X, Y, eps, methods="crown-ibp", norm=math.inf, batch_size=256, device="cpu", x_min=0.0,
@@ -46,6 +56,17 @@ def verify(model, X, Y, eps, methods="crown-ibp", norm=math.inf, batch_size=256,
         todo = (pred == Y).nonzero().flatten()
         for method in methods:
             hits = 0
+            if method.split(":")[0] == "bab":
+                # Branch and bound, one point at a time (bounds/bab.py); "bab:N": N domains per point.
+                from ..bounds.bab import DEFAULT_MAX_DOMAINS, certify_bab
+                budget = int(method.split(":")[1]) if ":" in method else DEFAULT_MAX_DOMAINS
+                tick = (lambda k, m=method, t=len(todo): progress(m, k, t)) if progress is not None else None
+                ok = certify_bab(bm, X[todo].to(device), Y[todo].to(device), eps, norm, x_min, x_max,
+                                 max_domains=budget, progress=tick)
+                verified[todo[ok]] = True
+                first[method] = int(ok.sum())
+                todo = todo[~verified[todo]]
+                continue
             for s in _batches(len(todo), batch_size):
                 idx = todo[s]
                 lb = margin_lower_bounds(bm, X[idx].to(device), Y[idx].to(device), eps, method, norm, x_min, x_max)
