@@ -38,6 +38,7 @@ from .backward import backward_to_input
 from .certify import margin_spec
 from .inputs import InputSet, parse_norm
 from .layers import ReLU
+from .module import CLIP_TOL
 from .precision import ieee_float32
 
 DEFAULT_MAX_DOMAINS = 400  # domains per point (each one CROWN pass)
@@ -99,7 +100,8 @@ def _evaluate(bm, dom, x, eps, norm, x_min, x_max, c, clips, intermediate, signs
             box = bm.nodes[dom.relu_of[idx]].layer.pre_box
             lower, upper = box.lower.reshape(D, -1), box.upper.reshape(D, -1)
             bounds[idx] = (lower, upper)
-            empty |= (lower > upper).any(1)
+            # Only a crossing beyond rounding is an empty domain (module.CLIP_TOL; _clip's docstring).
+            empty |= (lower - upper > CLIP_TOL * (1 + lower.abs() + upper.abs())).any(1)
             unstable = (lower < 0) & (upper > 0)
             gap = torch.where(unstable, -lower * upper / torch.where(unstable, upper - lower, 1), 0)
             a = coeffs.get(dom.relu_of[idx])
