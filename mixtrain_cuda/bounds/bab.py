@@ -37,7 +37,7 @@ import torch
 from .backward import backward_to_input
 from .certify import margin_spec
 from .inputs import InputSet, parse_norm
-from .layers import ReLU
+from .layers import BatchNorm, ReLU
 from .module import CLIP_TOL
 from .precision import ieee_float32
 
@@ -258,6 +258,12 @@ def certify_bab(bm, X, Y, eps, norm=math.inf, x_min=0.0, x_max=1.0, max_domains=
     not verified and cost no branching. progress(points done) after each point."""
     from ..attacks import pgd_accuracy
     norm = parse_norm(norm)
+    live = [n.layer.name for n in bm.nodes[1:] if isinstance(n.layer, BatchNorm) and n.layer.uses_batch_stats()]
+    if live:
+        # Each point's domains go through the network as one batch of copies of
+        # it: batch statistics of those would be a different network.
+        raise ValueError("branch and bound needs BatchNorm layers with running statistics (call model.eval()); "
+                         "in training mode: %s" % ", ".join(live))
     out = torch.zeros(len(X), dtype=torch.bool)
     with ieee_float32(X.device):
         for i in range(len(X)):
