@@ -47,6 +47,15 @@ DEFAULT_ITERS = 20  # optimization steps of the slopes and multipliers per pass
 ROOT_ITERS_FACTOR = 5  # the root (all margins, one pass) gets this many times more
 
 
+def budget_of(method):
+    """The domains per point of a method name "bab" (the default budget) or
+    "bab:N"; ValueError for anything else."""
+    name, _, budget = method.partition(":")
+    if name != "bab" or (budget and not (budget.isdigit() and int(budget) > 0)):
+        raise ValueError("not a branch and bound method: %r (bab, or bab:N with N > 0 domains per point)" % method)
+    return int(budget) if budget else DEFAULT_MAX_DOMAINS
+
+
 class _Domains:
     """The ReLU-input nodes of the network and their sizes, and the dense
     bounds (lower, upper) of a batch of domains on each."""

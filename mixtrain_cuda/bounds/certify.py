@@ -59,10 +59,10 @@ def certify(model, x, y, eps, method="crown", norm=math.inf, x_min=0.0, x_max=1.
     is provably classified as y[i] by `method`. model: nn.Module or BoundedModule.
     method "bab" (or "bab:N", N domains per point): branch and bound (bab.py)."""
     if method.split(":")[0] == "bab":
-        from .bab import DEFAULT_MAX_DOMAINS, certify_bab
-        budget = int(method.split(":")[1]) if ":" in method else DEFAULT_MAX_DOMAINS
+        from .bab import budget_of, certify_bab
         y = torch.as_tensor(y, device=x.device)
-        return certify_bab(_bounded(model, **kwargs), x, y, eps, norm, x_min, x_max, max_domains=budget).to(x.device)
+        return certify_bab(_bounded(model, **kwargs), x, y, eps, norm, x_min, x_max,
+                           max_domains=budget_of(method)).to(x.device)
     with torch.no_grad():
         lb = margin_lower_bounds(model, x, y, eps, method, norm, x_min, x_max, **kwargs)
     return (lb > 0).all(1)

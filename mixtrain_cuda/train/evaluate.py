@@ -28,13 +28,16 @@ def parse_methods(methods):
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     methods = list(methods)
+    from ..bounds.bab import budget_of
     from ..bounds.module import METHODS
     for m in methods:
-        name, _, budget = m.partition(":")
-        ok = m in METHODS or (name == "bab" and (not budget or (budget.isdigit() and int(budget) > 0)))
-        if not ok:
+        if m in METHODS:
+            continue
+        try:
+            budget_of(m)
+        except ValueError:
             raise ValueError("unknown certification method %r: use %s, bab or bab:N (N domains per point)"
-                             % (m, ", ".join(METHODS)))
+                             % (m, ", ".join(METHODS))) from None
     return methods
 
 
@@ -58,8 +61,8 @@ def verify(model, X, Y, eps, methods="crown-ibp", norm=math.inf, batch_size=256,
             hits = 0
             if method.split(":")[0] == "bab":
                 # Branch and bound, one point at a time (bounds/bab.py); "bab:N": N domains per point.
-                from ..bounds.bab import DEFAULT_MAX_DOMAINS, certify_bab
-                budget = int(method.split(":")[1]) if ":" in method else DEFAULT_MAX_DOMAINS
+                from ..bounds.bab import budget_of, certify_bab
+                budget = budget_of(method)
                 tick = (lambda k, m=method, t=len(todo): progress(m, k, t)) if progress is not None else None
                 ok = certify_bab(bm, X[todo].to(device), Y[todo].to(device), eps, norm, x_min, x_max,
                                  max_domains=budget, progress=tick)

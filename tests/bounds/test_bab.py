@@ -242,3 +242,11 @@ def test_bab_on_an_eval_mode_batchnorm_net_is_sound():
     ok = certify(model, X, Y, eps, "bab:100")
     assert int(ok.sum()) > int(certify(model, X, Y, eps, "crown").sum())
     _assert_no_counterexample(model, X, Y, eps, ok)
+
+
+@pytest.mark.parametrize("bad", ["bab:0", "bab:x", "bab:-3"])
+def test_certify_refuses_bad_budgets(bad):
+    model = _frozen("mlp")
+    X = nets.inputs("mlp", 2)
+    with pytest.raises(ValueError, match="branch and bound"):
+        certify(model, X, torch.zeros(2, dtype=torch.long), 0.01, bad)
