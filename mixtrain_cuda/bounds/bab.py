@@ -312,6 +312,7 @@ class _Relaxation:
     optimized variables are only those, a few hundred of tens of thousands)."""
 
     def __init__(self, bm, dom, D, signs):
+        self.relu_of = dom.relu_of  # ReLU-input node -> ReLU node
         self.nodes = {}
         for pre, r in dom.relu_of.items():
             lower, upper = bm.nodes[r].layer.pre_bounds
@@ -403,7 +404,6 @@ def _optimize(bm, dom, inputs, c, signs, iters, x_min, x_max, init=None, lr_alph
     with its worst vertex and its alpha and beta (dense, for the children)."""
     D = inputs.x.shape[0]
     rel = _Relaxation(bm, dom, D, signs)
-    rel.relu_of = dom.relu_of
     alpha, beta = rel.initial(init)
     for t in list(alpha.values()) + list(beta.values()):
         t.requires_grad_()

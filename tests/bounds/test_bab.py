@@ -123,7 +123,6 @@ def _raw_bound(bm, dom, x, eps, norm, c, clips, signs, init):
     try:
         bm._ibp_pass(inputs)
         rel = bab._Relaxation(bm, dom, 1, signs)
-        rel.relu_of = dom.relu_of
         alpha, beta = rel.initial(init)
         return float(bab._relaxed_lower(bm, rel, inputs, c, alpha, beta)[0][0])
     finally:
