@@ -284,3 +284,54 @@ def test_stacked_backward_pass_equals_two_passes(method, spec):
     for a, b in zip(stacked, separate):
         torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
     assert (stacked[1] - stacked[0]).min() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["conv", "residual", "batchnorm"])
+def test_crown_backward_runs_channels_last_on_the_cpu(name):
+    """On the CPU a transposed convolution turns A channels-last (oneDNN's
+    native layout) and ReLU.backward keeps it so (layers/conv.py, relu.py).
+    Each step on a channels-last A equals the same step computed on a
+    contiguous NCHW A, and leaves A channels-last."""
+    import torch.nn.functional as F
+
+    from mixtrain_cuda.bounds import _ops
+    from mixtrain_cuda.bounds.inputs import InputSet
+    from mixtrain_cuda.bounds.layers.conv import Conv2d
+    from mixtrain_cuda.bounds.layers.relu import ReLU
+
+    model = nets.make(name, seed=0, dtype=torch.float64).eval()
+    x = nets.inputs(name, 3, seed=0, dtype=torch.float64)
+    bm = BoundedModule(model)
+    gen = torch.Generator().manual_seed(0)
+    checked = {Conv2d: 0, ReLU: 0}
+    with torch.no_grad():
+        bm.compute_bounds(x, 0.05, "crown-ibp")  # records the layers' shapes
+        bm._ibp_pass(InputSet(x, 0.05, math.inf, 0.0, 1.0))  # sets the ReLUs' pre_box, as in a CROWN-IBP pass
+        for node in bm.nodes[1:]:
+            layer = node.layer
+            if type(layer) not in checked or len(layer.out_shape) != 3 or layer.out_shape[0] == 1:
+                continue
+            A = torch.randn(3, 5, *layer.out_shape, generator=gen, dtype=torch.float64)
+            A_cl = A.reshape(15, *layer.out_shape).contiguous(memory_format=torch.channels_last).reshape(A.shape)
+            assert not A_cl.is_contiguous()
+            for upper, A_in in ((False, A_cl), (True, A_cl), (True, A)):
+                (got,), bias = layer.backward(bm.ops, A_in, upper)
+                if isinstance(layer, ReLU):
+                    want, want_bias = _ops.reference.crown_relu_backward(A, *layer.pre_bounds, upper)
+                    torch.testing.assert_close(bias, want_bias)
+                else:
+                    m = layer.module
+                    c, h, w = layer.in_shapes[0]
+                    # The transposed convolution is the convolution's adjoint: autograd's vector-Jacobian product.
+                    z = torch.zeros(15, c, h, w, dtype=A.dtype, requires_grad=True)
+                    with torch.enable_grad():
+                        y = F.conv2d(z, m.weight.detach(), None, m.stride, m.padding, m.dilation, m.groups)
+                        (want,) = torch.autograd.grad(y, z, A.reshape(y.shape))
+                    want = want.reshape(3, 5, c, h, w)
+                    if c == 1:
+                        continue  # one input channel: the product-and-fold path, layouts coincide
+                torch.testing.assert_close(got, want)
+                if isinstance(layer, Conv2d) or A_in is A_cl:
+                    assert got.permute(0, 1, 3, 4, 2).is_contiguous(), "A left channels-last layout"
+            checked[type(layer)] += 1
+    assert checked[Conv2d] and checked[ReLU]
