@@ -41,6 +41,7 @@ namespace {
 // forced and alternating, gave 128->128 on 4x4 out 0.71x direct against 0.99x
 // oneDNN, 64->128 and 32->64 on 8x8 out 0.89x against 0.99x and 0.96x; at
 // B = 8 (128-512 positions) direct wins those same layers, 1.55-1.6x.
+// The rule below is for AVX-512; AVX2 machines have their own, inside.
 bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area,
                      int64_t positions) {
   // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests and
@@ -50,6 +51,18 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     if (std::strcmp(e, "onednn") == 0) return false;
   }
   if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= 32) return false;
+  if (interval_simd_lanes(false) < 16) {
+    // AVX2 (8 float lanes, half the register block): the rule below was measured
+    // with AVX-512 and sends layers that lose here. benchmarks/cpu_conv_paths.py
+    // --batches 1,8,50 on a 2-core AMD EPYC without AVX-512
+    // (results/cpu-2core-avx2-conv-paths-2026-11-23.json): the direct kernel beat
+    // oneDNN's pair on every layer up to 6M MACs (0.11-0.92x of its time), except
+    // 3x3 and 4x4 layers with at least 64 input and output channels (1.03-2.0x);
+    // from 6.5M MACs on oneDNN won all but two cases within 4% (1.05-2.3x),
+    // including the one-to-three-channel stems (MNIST-large conv1 at B = 50:
+    // 1.99x) that the AVX-512 rule keeps direct at any size.
+    return macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64);
+  }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
   // oneDNN's 1.01x; at B = 32 1.10x against 1.02x; 32->32 3x3 on 16x16 at
