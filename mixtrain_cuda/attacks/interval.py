@@ -101,7 +101,7 @@ def interval_gradient(bounded, x, y, radius, norm=math.inf, method="symbolic", x
     spec = margin_spec(y, _num_classes(bounded, x)).to(x.dtype) if spec is None else spec
     xc = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        lb, _ = bounded.compute_bounds(xc, C.as_batch(radius, x), method, norm, spec, x_min, x_max)
+        lb, _ = bounded.compute_bounds(xc, C.as_batch(radius, x), method, norm, spec, x_min, x_max, bound_upper=False)
         worst = lb.min(1).values
         grad = C.input_gradient(worst, xc)
     return worst.detach(), grad
@@ -140,7 +140,8 @@ def _smallest_flipping_radius(bm, x, eps, norm, levels, method, spec, x_min, x_m
             if idx.numel() == 0:
                 break
             r = eps[idx] / 2 ** level
-            lb, _ = bm.compute_bounds(x[idx], C.as_batch(r, x[idx]), method, norm, spec[idx], x_min, x_max)
+            lb, _ = bm.compute_bounds(x[idx], C.as_batch(r, x[idx]), method, norm, spec[idx], x_min, x_max,
+                                      bound_upper=False)
             flips = lb.min(1).values <= 0
             radius[idx[flips]] = r[flips]
             undecided[idx[flips]] = False

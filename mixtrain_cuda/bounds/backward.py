@@ -25,8 +25,9 @@ def backward_to_input(nodes, ops, target, A, upper, seen=None):
     return pending.pop(0), bias
 
 
-def backward_bounds(nodes, ops, inputs, target, A, stacked=True):
-    """(lower, upper) of A @ node_target over the input set, [B, S] each.
+def backward_bounds(nodes, ops, inputs, target, A, stacked=True, bound_upper=True):
+    """(lower, upper) of A @ node_target over the input set, [B, S] each;
+    (lower, None) without bound_upper: one pass of A alone.
 
     stacked: one backward pass serves both: the lower bound of A y is minus the upper
     bound of (-A) y, because every step is linear in A except the ReLU's, and
@@ -42,6 +43,8 @@ def backward_bounds(nodes, ops, inputs, target, A, stacked=True):
     backward through the stacked pass measured 1.3-1.9x slower (CROWN-IBP
     forward+backward at batch 64: mnist_small 626 -> 840 points/s, mnist_large
     42 -> 79, separate against stacked)."""
+    if not bound_upper:
+        return inputs.concretize(*backward_to_input(nodes, ops, target, A, False), upper=False), None
     if not stacked:
         lower = inputs.concretize(*backward_to_input(nodes, ops, target, A, False), upper=False)
         upper = inputs.concretize(*backward_to_input(nodes, ops, target, A, True), upper=True)

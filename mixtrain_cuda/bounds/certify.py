@@ -50,7 +50,7 @@ def margin_lower_bounds(model, x, y, eps, method="crown", norm=math.inf, x_min=0
     if (y < 0).any() or (y >= num_classes).any():
         raise ValueError("y has class indices outside [0, %d)" % num_classes)
     C = margin_spec(y, num_classes).to(x.dtype)
-    lb, _ = bm.compute_bounds(x, eps, method, norm, C, x_min, x_max)
+    lb, _ = bm.compute_bounds(x, eps, method, norm, C, x_min, x_max, bound_upper=False)
     return lb
 
 

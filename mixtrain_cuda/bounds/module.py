@@ -68,7 +68,8 @@ class BoundedModule(nn.Module):
 
     # ---- the public entry point
 
-    def compute_bounds(self, x, eps, method="ibp", norm=math.inf, C=None, x_min=0.0, x_max=1.0, clean_batch=None):
+    def compute_bounds(self, x, eps, method="ibp", norm=math.inf, C=None, x_min=0.0, x_max=1.0, clean_batch=None,
+                       bound_upper=True):
         """Lower and upper bounds of the model's outputs (or of C @ outputs) for
         every input within `eps` of x (in `norm`), clamped to [x_min, x_max].
 
@@ -77,16 +78,23 @@ class BoundedModule(nn.Module):
         C: [B, n_spec, n_out] specification (e.g. margins z_y - z_j), folded into
         the last linear layer. Returns (lb, ub), [B, n_out] or [B, n_spec].
         Differentiable with respect to the model's parameters.
+
+        bound_upper=False returns (lb, None): for callers that need only the
+        lower bound (certification and the robust loss, on margins). The
+        backward methods then skip the upper bound's pass, about half their
+        work; lb is the same either way (as auto_LiRPA's bound_upper).
         """
         norm = parse_norm(norm)
         self._check(x, eps, method, C, x_min, x_max)
         if x.shape[0] == 0:
             n = C.shape[1] if C is not None else None
-            return self._empty_bounds(x, n)
-        with ieee_float32(x.device):  # TF32 would make the bounds unsound (precision.py)
-            return self._bounds(x, eps, method, norm, C, x_min, x_max, clean_batch)
+            lb, ub = self._empty_bounds(x, n)
+        else:
+            with ieee_float32(x.device):  # TF32 would make the bounds unsound (precision.py)
+                lb, ub = self._bounds(x, eps, method, norm, C, x_min, x_max, clean_batch, bool(bound_upper))
+        return lb, (ub if bound_upper else None)
 
-    def _bounds(self, x, eps, method, norm, C, x_min, x_max, clean_batch):
+    def _bounds(self, x, eps, method, norm, C, x_min, x_max, clean_batch, bound_upper):
         inputs = InputSet(x, eps, norm, x_min, x_max)
         self._prepare(x, clean_batch, inputs)
         try:
@@ -94,7 +102,7 @@ class BoundedModule(nn.Module):
                 return self._ibp(inputs, C)
             if method == "symbolic":
                 return self._symbolic(inputs, C)
-            return self._crown(inputs, C, intermediate=method)
+            return self._crown(inputs, C, intermediate=method, bound_upper=bound_upper)
         finally:
             for node in self.nodes[1:]:
                 if isinstance(node.layer, BatchNorm):
@@ -226,9 +234,10 @@ class BoundedModule(nn.Module):
 
     # ---- CROWN-IBP and CROWN
 
-    def _crown(self, inputs, C, intermediate):
+    def _crown(self, inputs, C, intermediate, bound_upper=True):
         """Backward bounds of the output; ReLU input bounds from IBP
-        (crown-ibp) or from backward passes of their own (crown)."""
+        (crown-ibp) or from backward passes of their own (crown). Without
+        bound_upper, (lb, None)."""
         if intermediate == "crown":
             self._crown_intermediate(inputs)
         else:
@@ -241,9 +250,9 @@ class BoundedModule(nn.Module):
         else:
             A = C.to(inputs.x.dtype).reshape(B, C.shape[1], *out_shape)
         stacked = not self._keeps_graph(inputs.x)  # see backward_bounds
-        chunk = self._cpu_backward_chunk(inputs.x, A.shape[1] * (2 if stacked else 1))
+        chunk = self._cpu_backward_chunk(inputs.x, A.shape[1] * (2 if stacked and bound_upper else 1))
         if chunk >= B:
-            return backward_bounds(self.nodes, self.ops, inputs, target, A, stacked)
+            return backward_bounds(self.nodes, self.ops, inputs, target, A, stacked, bound_upper)
         relus = [n.layer for n in self.nodes[1:] if isinstance(n.layer, ReLU)]
         full = [r.pre_box for r in relus]
         lo, up = [], []
@@ -252,13 +261,14 @@ class BoundedModule(nn.Module):
                 rows = slice(start, start + chunk)
                 for r, box in zip(relus, full):
                     r.pre_box = Box(box.center[rows], box.radius[rows]) if box is not None else None
-                l, u = backward_bounds(self.nodes, self.ops, _input_part(inputs, rows), target, A[rows], stacked)
+                l, u = backward_bounds(self.nodes, self.ops, _input_part(inputs, rows), target, A[rows], stacked,
+                                       bound_upper)
                 lo.append(l)
                 up.append(u)
         finally:
             for r, box in zip(relus, full):
                 r.pre_box = box
-        return torch.cat(lo), torch.cat(up)
+        return torch.cat(lo), (torch.cat(up) if bound_upper else None)
 
     def _cpu_backward_chunk(self, x, rows):
         """Samples per backward pass of the output's bounds. On the CPU, in

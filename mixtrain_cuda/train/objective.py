@@ -47,7 +47,9 @@ class Objective(nn.Module):
             xr, yr = x[robust_idx], y[robust_idx]
             C = margin_spec(yr, self.num_classes).to(x.dtype)
             with use_branch(self.model, "robust"):
-                lb, _ = self.bounded.compute_bounds(xr, eps, self.method, self.norm, C, clean_batch=x)
+                # Only the margins' lower bound enters the loss: CROWN-IBP skips the upper bound's pass.
+                lb, _ = self.bounded.compute_bounds(xr, eps, self.method, self.norm, C, clean_batch=x,
+                                                    bound_upper=False)
             robust = robust_cross_entropy(lb, yr)
             loss = loss + w_robust * robust
         return loss, logits, clean, robust

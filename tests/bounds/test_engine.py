@@ -335,3 +335,33 @@ def test_crown_backward_runs_channels_last_on_the_cpu(name):
                     assert got.permute(0, 1, 3, 4, 2).is_contiguous(), "A left channels-last layout"
             checked[type(layer)] += 1
     assert checked[Conv2d] and checked[ReLU]
+
+
+@pytest.mark.parametrize("method", ["ibp", "symbolic", "crown-ibp", "crown"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_bound_upper_false_gives_the_same_lower_bound(method, grad):
+    """bound_upper=False returns (lb, None), lb equal to the one computed with
+    the upper bound, with and without autograd (the stacked pass and the
+    separate passes), with batch chunks of the CPU backward, and differentiable."""
+    import mixtrain_cuda.bounds.module as module
+
+    model = nets.make("residual", seed=2, dtype=torch.float64).eval()
+    x = nets.inputs("residual", 3, seed=2, dtype=torch.float64)
+    C = margin_spec(torch.tensor([0, 1, 2]), 5).to(torch.float64)
+    # Batch chunks (1 byte: one sample per chunk) only change the backward methods' output pass.
+    chunks = (module.CPU_BACKWARD_CHUNK_BYTES, 1) if method.startswith("crown") else (module.CPU_BACKWARD_CHUNK_BYTES,)
+    for engine in (BoundedModule(model), BoundedModule(model, reference=True)):
+        for chunk_bytes in chunks:
+            old, module.CPU_BACKWARD_CHUNK_BYTES = module.CPU_BACKWARD_CHUNK_BYTES, chunk_bytes
+            try:
+                with torch.set_grad_enabled(grad):
+                    both = engine.compute_bounds(x, 0.05, method, C=C)
+                    lb, ub = engine.compute_bounds(x, 0.05, method, C=C, bound_upper=False)
+            finally:
+                module.CPU_BACKWARD_CHUNK_BYTES = old
+            assert ub is None
+            torch.testing.assert_close(lb, both[0], rtol=1e-10, atol=1e-10)
+            assert lb.requires_grad == grad
+    if grad:
+        lb.sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
