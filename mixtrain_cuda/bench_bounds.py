@@ -38,7 +38,9 @@ def _pass(bm, x, y, eps, method, backward):
 
     def run():
         if backward:
-            lb, _ = bm.compute_bounds(x, eps, method, C=C)
+            # The training pass: the robust loss reads the margins' lower bound only (train/objective.py).
+            # Since session 12; before, this pass also computed the upper bound.
+            lb, _ = bm.compute_bounds(x, eps, method, C=C, bound_upper=False)
             lb.sum().backward()
         else:
             with torch.no_grad():
