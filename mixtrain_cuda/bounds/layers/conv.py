@@ -36,18 +36,18 @@ class Conv2d(Layer):
         out_h = (flat.shape[2] - 1) * m.stride[0] - 2 * m.padding[0] + m.dilation[0] * (m.kernel_size[0] - 1) + 1
         out_w = (flat.shape[3] - 1) * m.stride[1] - 2 * m.padding[1] + m.dilation[1] * (m.kernel_size[1] - 1) + 1
         graph = torch.is_grad_enabled() and (flat.requires_grad or m.weight.requires_grad)
-        if flat.device.type == "cpu" and not flat.is_contiguous(memory_format=torch.channels_last):
-            # oneDNN's transposed convolution runs channels-last natively; on an NCHW A it reorders both
-            # ways. Measured on a 2-core CPU (AMD EPYC, AVX2), 288 rows of A (CROWN-IBP at 16 points on
-            # MNIST-large), NCHW against NHWC: 32->32 4x4 s2 to 28x28 52 -> 13 ms, 64->64 4x4 s2 to 14x14
-            # 40 -> 14 ms, 32->64 3x3 s1 13.6 -> 10.7 ms. So A turns channels-last at the first
-            # convolution it meets (one copy, at the smallest map) and stays so: a transposed convolution
-            # of a channels-last A is channels-last, and ReLU.backward keeps the layout.
-            # GPU: not measured yet, so unchanged there.
-            flat = flat.contiguous(memory_format=torch.channels_last)
         if c == 1 and m.groups == 1 and not graph:
             back = self._transpose_one_channel(flat, h, w)
         else:
+            if flat.device.type == "cpu" and not flat.is_contiguous(memory_format=torch.channels_last):
+                # oneDNN's transposed convolution runs channels-last natively; on an NCHW A it reorders both
+                # ways. Measured on a 2-core CPU (AMD EPYC, AVX2), 288 rows of A (CROWN-IBP at 16 points on
+                # MNIST-large), NCHW against NHWC: 32->32 4x4 s2 to 28x28 52 -> 13 ms, 64->64 4x4 s2 to 14x14
+                # 40 -> 14 ms, 32->64 3x3 s1 13.6 -> 10.7 ms. So A turns channels-last at the first
+                # convolution it meets (one copy, at the smallest map) and stays so: a transposed convolution
+                # of a channels-last A is channels-last, and ReLU.backward keeps the layout.
+                # GPU: not measured yet, so unchanged there.
+                flat = flat.contiguous(memory_format=torch.channels_last)
             back = F.conv_transpose2d(flat, m.weight, None, m.stride, m.padding, (h - out_h, w - out_w), m.groups,
                                       m.dilation)
         bias = (A.sum((3, 4)) * m.bias).sum(2) if m.bias is not None else None
@@ -60,7 +60,10 @@ class Conv2d(Layer):
         (CROWN-IBP at 50 points): 16->1 4x4 s2 to 28x28 9.9 -> 3.9 ms, 32->1
         3x3 s1 49.2 -> 13.9 ms; with 3 channels the two were even, and with 8
         or more the product-and-fold lost 2-5x. Not under autograd, where its
-        backward made CROWN-IBP forward+backward 10% slower (mnist_small, batch 64)."""
+        backward made CROWN-IBP forward+backward 10% slower (mnist_small, batch 64).
+        It takes A in whatever layout A arrives: turning an NCHW A channels-last
+        first, as for oneDNN, made it slower (AMD EPYC, 288 rows, 32->1 3x3:
+        10.4 -> 16.7 ms)."""
         m = self.module
         cols = torch.matmul(m.weight.reshape(m.out_channels, -1).t(), flat.flatten(2))  # [N, k*k, positions]
         return F.fold(cols, (h, w), m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
