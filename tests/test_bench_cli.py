@@ -157,3 +157,34 @@ def test_cpu_page_faults_script(tmp_path):
     assert tuned["allocator"]["tuned"] is True
     assert tuned["fused_faults_per_call"] < 100 and tuned["reference_faults_per_call"] < 100
     assert all(r["fused_s"] > 0 and r["reference_s"] > 0 for r in rows)
+
+
+def test_layer_times_script_times_every_step_of_a_pass(tmp_path):
+    """benchmarks/layer_times.py: every layer step of a CROWN-IBP pass is timed (forward ibp and
+    backward of each Conv2d/Linear/ReLU), the step times fit within the pass, and the wrappers
+    come off the layer classes afterwards."""
+    rows = _record("layer_times.py", tmp_path / "t.json", "--networks", "mnist_small", "--methods", "crown-ibp",
+                   "--ks", "2", "--repeats", "2")["rows"]
+    row, = rows
+    assert (row["network"], row["method"], row["k"], row["engine"]) == ("mnist_small", "crown-ibp", 2, "fused")
+    steps = {(s["layer"], s["kind"], s["step"]) for s in row["steps"]}
+    kinds = {(kind, step) for _, kind, step in steps}
+    assert {("Conv2d", "ibp"), ("Conv2d", "backward"), ("ReLU", "ibp"), ("ReLU", "backward"),
+            ("Linear", "backward")} <= kinds
+    assert all(s["ms"] > 0 for s in row["steps"])
+    assert sum(s["ms"] for s in row["steps"]) <= row["pass_ms"] * 1.5  # medians of parts vs the median pass
+    assert any("Conv2d(1, 16" in s["module"] for s in row["steps"])
+    bad = _run_script("layer_times.py", "--networks", "mnist_tiny")
+    assert bad.returncode == 2 and "unknown network" in bad.stderr
+
+
+def test_layer_timer_restores_the_layer_classes():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("layer_times", os.path.join(BENCHMARKS, "layer_times.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from mixtrain_cuda.bounds.layers import Conv2d
+    before = Conv2d.__dict__["backward"]
+    with mod.StepTimer("cpu"):
+        assert Conv2d.__dict__["backward"] is not before
+    assert Conv2d.__dict__["backward"] is before

@@ -65,6 +65,17 @@ def build_model(config):
     return model
 
 
+def fused_optimizer_kwargs(params):
+    """``fused=True`` where torch has a fused step (one kernel over all the
+    parameters) for them: float parameters on the CPU or CUDA. torch's default
+    steps parameter by parameter (CPU) or with foreach ops. Adam's step on the
+    2-core AMD EPYC (benchmarks/README, session 13), default -> fused: mnist_small
+    0.74 -> 0.29 ms, mnist_large 5.6 -> 1.1 ms, cifar_large 5.5 -> 1.2 ms.
+    The update is the same; only rounding may differ."""
+    ok = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return {"fused": True} if ok else {}
+
+
 class Trainer:
     def __init__(self, config, data=None, log=print):
         self.cfg = config
@@ -86,10 +97,11 @@ class Trainer:
         self.step_fn = dist_utils.wrap(self.objective, self.world, self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
-            self.opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+            self.opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay,
+                                        **fused_optimizer_kwargs(params))
         else:
             self.opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                       weight_decay=config.weight_decay)
+                                       weight_decay=config.weight_decay, **fused_optimizer_kwargs(params))
         frozen = int(math.ceil(config.warmup_epochs + config.ramp_epochs))
         self.mixing = make_mixing(config.mixing, config.alpha, ramp_epochs=frozen, frozen_until=frozen)
         self.start_epoch = 0

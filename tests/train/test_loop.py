@@ -99,3 +99,31 @@ def test_config_errors(tmp_path, tiny_mnist):
         Trainer(tiny_config(tmp_path, model="cifar_small"), tiny_mnist, _quiet)
     assert TrainConfig(eps=0.1).eps_train == pytest.approx(0.15)
     assert TrainConfig.from_dict(TrainConfig(norm=math.inf).to_dict()).norm == math.inf
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_trainer_steps_with_the_fused_optimizer_and_it_matches_the_plain_one(tmp_path, tiny_mnist, optimizer):
+    from mixtrain_cuda.train.loop import fused_optimizer_kwargs
+    t = Trainer(tiny_config(tmp_path, optimizer=optimizer, weight_decay=1e-3), tiny_mnist, _quiet)
+    assert t.opt.defaults["fused"] is True
+    assert fused_optimizer_kwargs([torch.zeros(2, dtype=torch.int64)]) == {}  # no fused step for integer tensors
+    # Three steps of the fused optimizer against torch's default one, from the same start and gradients.
+    plain = get_model("mnist_small")
+    plain.load_state_dict(t.model.state_dict())
+    cls = type(t.opt)
+    kw = {k: t.opt.defaults[k] for k in ("lr", "weight_decay")}
+    if optimizer == "sgd":
+        kw["momentum"] = t.opt.defaults["momentum"]
+    ref_opt = cls(plain.parameters(), **kw)
+    assert ref_opt.defaults["fused"] in (None, False)
+    start = [p.detach().clone() for p in plain.parameters()]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for p, q in zip(t.model.parameters(), plain.parameters()):
+            g = torch.randn(p.shape, generator=gen)
+            p.grad, q.grad = g.clone(), g.clone()
+        t.opt.step()
+        ref_opt.step()
+    for p, q, p0 in zip(t.model.parameters(), plain.parameters(), start):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert (p - p0).abs().max() > 1e-4  # the steps moved every parameter
