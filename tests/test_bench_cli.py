@@ -161,8 +161,7 @@ def test_cpu_page_faults_script(tmp_path):
 
 def test_layer_times_script_times_every_step_of_a_pass(tmp_path):
     """benchmarks/layer_times.py: every layer step of a CROWN-IBP pass is timed (forward ibp and
-    backward of each Conv2d/Linear/ReLU), the step times fit within the pass, and the wrappers
-    come off the layer classes afterwards."""
+    backward of each Conv2d/Linear/ReLU), and the step times fit within the pass."""
     rows = _record("layer_times.py", tmp_path / "t.json", "--networks", "mnist_small", "--methods", "crown-ibp",
                    "--ks", "2", "--repeats", "2")["rows"]
     row, = rows
