@@ -8,10 +8,11 @@ The torch profiler distorts per-op CPU times on small passes; this wraps each
 layer class's step methods in a wall-clock timer instead (a few microseconds
 per call), runs `compute_bounds` with the margin specification and no
 autograd, and reports per step the median over the passes, beside the median
-(and the fastest) pass. On a shared 2-core VM the two can differ by a third:
-compare steps within one run, not across runs. What the steps do not cover (the specification, concretization at the
-input, the engine's own Python) is the rest. Every layer step is synchronized
-on CUDA, so there the steps cost what they cost alone, not overlapped.
+(and the fastest) pass. What the steps do not cover (the specification,
+concretization at the input, the engine's own Python) is the rest. On a shared
+2-core VM the median and fastest pass can differ by a third: compare steps
+within one run, not across runs. On CUDA every step is synchronized, so there
+the steps cost what they cost alone, not overlapped.
 """
 import argparse
 import collections
@@ -40,7 +41,7 @@ class StepTimer:
     per (layer name, class, step) since the last `clear`."""
 
     def __init__(self, device):
-        self.sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+        self.sync = lambda: bench.sync(device)
         self.times = collections.defaultdict(float)
         self.saved = []
 
@@ -136,7 +137,8 @@ def main(argv=None):
     if a.json:
         bench.write_cpu_record(a.json, "benchmarks/layer_times.py", argv if argv is not None else sys.argv[1:],
                                "wall clock around each layer step inside whole passes (no autograd, margin "
-                               "spec, eps 0.1); medians over %d passes after 2 warm-up passes" % a.repeats, rows)
+                               "spec, eps 0.1); medians over %d passes after 2 warm-up passes" % a.repeats, rows,
+                               device=a.device)
         print("wrote", a.json)
     return 0
 

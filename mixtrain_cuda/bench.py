@@ -278,16 +278,17 @@ def _proc_status_kb(field):
         return int(next(line for line in f if line.startswith(field + ":")).split()[1])
 
 
-def write_cpu_record(path, script, argv, timing, rows, **extra):
-    """The JSON record of a CPU benchmark script (benchmarks/*.py): device,
-    date, commit, threads, the allocator's state, the command that made it,
-    how it was timed, any `extra` fields, and its rows."""
+def write_cpu_record(path, script, argv, timing, rows, device="cpu", **extra):
+    """The JSON record of a benchmark script (benchmarks/*.py): device (the
+    CPU's name, or the GPU's for a `device` on CUDA), date, commit, threads,
+    the CPU allocator's state, the command that made it, how it was timed, any
+    `extra` fields, and its rows."""
     import datetime
     import json
 
     from .cli import device_name, git_commit
     from .cpu_allocator import cpu_allocator_state
-    record = dict(device=device_name("cpu"),
+    record = dict(device=device_name(device),
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   commit=git_commit(), threads=torch.get_num_threads(), cpu_allocator=cpu_allocator_state(),
                   command=" ".join([script, *argv]), timing=timing, **extra, rows=rows)
