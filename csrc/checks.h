@@ -205,4 +205,30 @@ inline std::array<int64_t, 3> check_crown_relu_grad_args(const at::Tensor& grad_
   return dims;
 }
 
+// crown_conv2d_backward: A [N, out_channels, OH, OW], weight [out_channels,
+// in_channels, kh, kw] (groups 1), input_size (h, w): the layer's input, whose
+// convolution has A's spatial size. Returns the geometry, with batch = N and
+// height/width = input_size.
+inline ConvGeometry check_crown_conv_args(const at::Tensor& A, const at::Tensor& weight,
+                                          const c10::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                          at::IntArrayRef padding, at::IntArrayRef dilation,
+                                          at::IntArrayRef input_size) {
+  check_floating(A, "A");
+  check_same_device_dtype(A, weight, "A", "weight");
+  TORCH_CHECK(A.dim() == 4, "A must be 4-D [rows, out_channels, out_height, out_width], got ", A.dim(), "-D");
+  TORCH_CHECK(weight.dim() == 4, "weight must be 4-D [out_channels, in_channels, kh, kw], got ", weight.dim(), "-D");
+  TORCH_CHECK(weight.size(0) == A.size(1), "A has ", A.size(1), " channels but weight has ", weight.size(0),
+              " out_channels");
+  TORCH_CHECK(input_size.size() == 2 && input_size[0] >= 1 && input_size[1] >= 1,
+              "input_size must be 2 positive ints (height, width), got ", input_size);
+  // check_conv_args on an empty stand-in for the layer input: the same checks and messages as every conv op.
+  const at::Tensor probe = at::empty({0, weight.size(1), input_size[0], input_size[1]}, A.options());
+  ConvGeometry g = check_conv_args(probe, "input", weight, bias, stride, padding, dilation, 1);
+  TORCH_CHECK(g.out_h == A.size(2) && g.out_w == A.size(3), "a convolution of a ", input_size[0], "x",
+              input_size[1], " input with these arguments has a ", g.out_h, "x", g.out_w, " output, but A is ",
+              A.size(2), "x", A.size(3));
+  g.batch = A.size(0);
+  return g;
+}
+
 }  // namespace mixtrain

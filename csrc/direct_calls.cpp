@@ -90,6 +90,13 @@ Three crown_relu_backward_grad(T gA, T gb, T A, T lower, T upper, bool upper_bou
   return op.call(gA, gb, A, lower, upper, upper_bound);
 }
 
+Two crown_conv2d_backward(T A, T w, OptT b, std::vector<int64_t> stride, std::vector<int64_t> padding,
+                          std::vector<int64_t> dilation, std::vector<int64_t> input_size) {
+  MIXTRAIN_HANDLE(op, "mixtrain::crown_conv2d_backward", Two(T, T, OptT, Ints, Ints, Ints, Ints));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return op.call(A, w, b, stride, padding, dilation, input_size);
+}
+
 }  // namespace
 
 void bind_direct_calls(pybind11::module& m) {
@@ -108,6 +115,7 @@ void bind_direct_calls(pybind11::module& m) {
   d.def("symbolic_relu", &symbolic_relu, release());
   d.def("crown_relu_backward", &crown_relu_backward, release());
   d.def("crown_relu_backward_grad", &crown_relu_backward_grad, release());
+  d.def("crown_conv2d_backward", &crown_conv2d_backward, release());
 }
 
 }  // namespace mixtrain

@@ -25,6 +25,11 @@ TORCH_LIBRARY(mixtrain, m) {
       "-> (Tensor, Tensor)");
   m.def("symbolic_relu(Tensor center, Tensor gens, Tensor radius) -> (Tensor, Tensor, Tensor)");
   m.def("crown_relu_backward(Tensor A, Tensor lower, Tensor upper, bool upper_bound) -> (Tensor, Tensor)");
+  // CROWN's backward step through a convolution (groups 1): conv_transpose2d(A, W) onto the layer's input
+  // size, and the bias term sum A * bias. CPU: a kernel for few input channels (the first layer's).
+  m.def(
+      "crown_conv2d_backward(Tensor A, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, "
+      "int[2] dilation, int[2] input_size) -> (Tensor, Tensor)");
   // crown_relu_backward's gradient in one pass over A (training through CROWN-IBP).
   m.def(
       "crown_relu_backward_grad(Tensor grad_A, Tensor grad_bias, Tensor A, Tensor lower, Tensor upper, "

@@ -3,6 +3,7 @@ from . import ops
 from ._build_info import build_info
 from .cpu_allocator import tune_cpu_allocator
 from .ops import (
+    crown_conv2d_backward,
     crown_relu_backward,
     crown_relu_backward_grad,
     interval_conv2d,

@@ -49,6 +49,35 @@ struct IntervalDirectConv {
   int64_t ob0 = 0, ob1 = 0;
 };
 
+// One sample row of CROWN's backward step through a convolution: the
+// transposed convolution of A onto the layer's input, computed output-
+// stationary from a channels-last A (crown_conv_simd.h):
+//   out[c, y, x] = sum over the taps (u, v) that reach (y, x), and over o,
+//                  of a[i, j, o] * w[u, v, c, o]
+// where (i, j) is the position of A that tap (u, v) carries onto (y, x):
+// y = i*sh - ph + u*dh, x = j*sw - pw + v*dw. The taps that reach each output
+// row, and runs of output columns the same taps reach, are listed once per
+// call by the caller (cpu/crown_conv2d_backward_cpu.cpp).
+template <typename T>
+struct CrownConvRow {
+  const T* a;                 // [OH, OW, O]: one row of A, channels-last
+  const T* weight;            // [kh, kw, C, O]
+  T* out;                     // [C, height, width]
+  int64_t O, OW, C, kw, height, width, sw;
+  const int64_t* y_first;     // the taps of output row y: (y_u[k], y_i[k]), k in [y_first[y], y_first[y + 1])
+  const int64_t* y_u;
+  const int64_t* y_i;
+  // Run r: output columns x = run_x0[r] + m * sw, m < run_count[r], all
+  // reached by the same taps, (run_v[k], run_j0[k] + m) for k in
+  // [run_first[r], run_first[r + 1]).
+  int64_t runs;
+  const int64_t* run_x0;
+  const int64_t* run_count;
+  const int64_t* run_first;
+  const int64_t* run_v;
+  const int64_t* run_j0;
+};
+
 // The CPU kernels of one instruction set (interval_gemm_simd.h defines one
 // table per variant; cpu/interval_gemm.cpp picks one at run time).
 template <typename T>
@@ -57,6 +86,7 @@ struct SimdKernels {
   void (*direct_conv_span)(const IntervalDirectConv<T>&, int64_t j0, int64_t positions);
   T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);
   void (*crown_relax_row)(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n);
+  void (*crown_conv_rows)(const CrownConvRow<T>&, int64_t y0, int64_t y1);
   int64_t lanes;
 };
 

@@ -112,6 +112,13 @@ void crown_relax_row(const double* l, const double* u, double* us, double* ui, d
   kernels<double>().crown_relax_row(l, u, us, ui, ls, n);
 }
 
+void crown_conv_rows(const CrownConvRow<float>& g, int64_t y0, int64_t y1) {
+  kernels<float>().crown_conv_rows(g, y0, y1);
+}
+void crown_conv_rows(const CrownConvRow<double>& g, int64_t y0, int64_t y1) {
+  kernels<double>().crown_conv_rows(g, y0, y1);
+}
+
 const char* interval_gemm_simd_level() {
   switch (level()) {
     case Level::Avx512: return "avx512";

@@ -28,6 +28,11 @@ double crown_row(const double* a, double* out, const double* s_up, const double*
 void crown_relax_row(const float* l, const float* u, float* us, float* ui, float* ls, int64_t n);
 void crown_relax_row(const double* l, const double* u, double* us, double* ui, double* ls, int64_t n);
 
+// CROWN's backward step through a convolution: output rows [y0, y1) of one
+// sample row (common/crown_conv_simd.h).
+void crown_conv_rows(const CrownConvRow<float>& g, int64_t y0, int64_t y1);
+void crown_conv_rows(const CrownConvRow<double>& g, int64_t y0, int64_t y1);
+
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();
 

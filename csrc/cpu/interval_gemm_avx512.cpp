@@ -7,5 +7,7 @@
 // 32 registers: larger direct-convolution blocks than the header default.
 #define MIXTRAIN_DIRECT_P2 6
 #define MIXTRAIN_DIRECT_P1 12
+// CROWN's convolution step: 24 accumulators of 32 registers.
+#define MIXTRAIN_CROWN_CONV_ACC 24
 #include "common/interval_gemm_simd.h"
 #endif

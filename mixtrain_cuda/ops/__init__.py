@@ -2,6 +2,7 @@
 picked by the dispatcher) and falls back, with a warning, to the pure-PyTorch
 reference in :mod:`mixtrain_cuda.ops.reference` when no kernel serves the input."""
 from ._extension import OP_NAMES
+from .crown_conv2d_backward import crown_conv2d_backward
 from .crown_relu_backward import crown_relu_backward
 from .crown_relu_backward_grad import crown_relu_backward_grad
 from .interval_conv2d import interval_conv2d

@@ -19,6 +19,7 @@ OP_NAMES = (
     "symbolic_relu",
     "crown_relu_backward",
     "crown_relu_backward_grad",
+    "crown_conv2d_backward",
 )
 
 try:

@@ -111,6 +111,20 @@ def crown_relu_backward(A, lower, upper, upper_bound):
     return new_A, bias
 
 
+def crown_conv2d_backward(A, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                          input_size=None):
+    """CROWN's backward step through a convolution: the transposed convolution of
+    A ([N, O, OH, OW]) onto the layer's input size, and the bias term."""
+    h, w = input_size
+    kh, kw = weight.shape[2:]
+    # output_padding: the input rows/columns a strided convolution never reads.
+    out_h = (A.shape[2] - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + 1
+    out_w = (A.shape[3] - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + 1
+    back = F.conv_transpose2d(A, weight, None, stride, padding, (h - out_h, w - out_w), 1, dilation)
+    bias_term = A.sum((2, 3)) @ bias if bias is not None else A.new_zeros(A.shape[0])
+    return back.contiguous(), bias_term
+
+
 def crown_relu_backward_grad(grad_A, grad_bias, A, lower, upper, upper_bound):
     """Gradients of crown_relu_backward's (A', bias) with respect to (A, lower,
     upper). Only the chord (upper slope and intercept) depends smoothly on l

@@ -8,7 +8,8 @@ import mixtrain_cuda as mc
 from mixtrain_cuda.ops import reference
 
 OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu",
-       "interval_relu_backward", "symbolic_relu", "crown_relu_backward", "crown_relu_backward_grad"]
+       "interval_relu_backward", "symbolic_relu", "crown_relu_backward", "crown_relu_backward_grad",
+       "crown_conv2d_backward"]
 
 
 def _t(*shape, dtype, device, positive=False, requires_grad=False):
@@ -88,6 +89,19 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
             g_bias = torch.randn(B, S, dtype=dtype, device=device)
             return tuple(x.detach().requires_grad_(grad) for x in (g_A, g_bias, A, lower, upper)), kw
         return [grad_case(2, 3, 11, upper_bound=True), grad_case(3, 2, 2, 3, 3, upper_bound=False)]
+    if op == "crown_conv2d_backward":
+        # (A [N, O, OH, OW], weight, bias) with the conv arguments and the layer's input size; odd
+        # channel counts (SIMD tails), strided layers whose input has rows a convolution never
+        # reads, 1..4 input channels (the kernel groups them by 3).
+        def conv_case(N, O, C, kh, kw, input_size, bias=True, **conv):
+            from mixtrain_cuda.ops._conv_args import conv_out_hw, pair
+            weight = t(O, C, kh, kw)
+            oh, ow = conv_out_hw(*input_size, weight, *(pair(conv.get(k, d), k) for k, d in
+                                                        (("stride", 1), ("padding", 0), ("dilation", 1))))
+            return (t(N, O, oh, ow), weight, t(O) if bias else None), dict(conv, input_size=input_size)
+        return [conv_case(3, 5, 1, 4, 4, (9, 8), stride=2, padding=1),
+                conv_case(2, 11, 3, 3, 2, (7, 9), bias=False, stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
+                conv_case(4, 9, 4, 3, 3, (6, 5))]
     raise KeyError(op)
 
 
@@ -103,7 +117,7 @@ def ref_call(op, args, kwargs):
     """Call the reference with the same arguments as the public wrapper."""
     from mixtrain_cuda.ops._conv_args import pair
     kwargs = dict(kwargs)
-    for k in ("stride", "padding", "dilation"):
+    for k in ("stride", "padding", "dilation", "input_size"):
         if k in kwargs:
             kwargs[k] = pair(kwargs[k], k)
     if op in ("symbolic_linear", "symbolic_conv2d"):
@@ -126,4 +140,7 @@ def op_args(op, args, kwargs):
         a += [kwargs.get("input_rows", args[1].shape[1]), float(kwargs.get("input_norm", math.inf))]
     if op in ("crown_relu_backward", "crown_relu_backward_grad"):
         a.append(kwargs.get("upper_bound", True))
+    if op == "crown_conv2d_backward":
+        a += [pair(kwargs.get("stride", 1), "s"), pair(kwargs.get("padding", 0), "p"),
+              pair(kwargs.get("dilation", 1), "d"), pair(kwargs["input_size"], "input_size")]
     return a

@@ -94,13 +94,15 @@ def test_interval_conv2d_layer_shapes(geometry):
 @pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward",
                                 "symbolic_linear",
                                 "symbolic_conv2d", "symbolic_relu", "crown_relu_backward",
-                                "crown_relu_backward_grad"])
+                                "crown_relu_backward_grad", "crown_conv2d_backward"])
 def test_empty_batch(op):
     args, kwargs = cases(op, torch.float64)[0]
     empty = [a[:0] if isinstance(a, torch.Tensor) and a.dim() > 1 and not (op.endswith("linear") and a is args[2])
              else a for a in args]
     if op in ("interval_conv2d", "symbolic_conv2d"):
         empty[2] = args[2]  # the weight keeps its shape
+    if op == "crown_conv2d_backward":
+        empty[1] = args[1]
     got = fused(op)(*empty, **kwargs)
     want = ref_call(op, empty, kwargs)
     for g, w in zip(got, want):
@@ -125,7 +127,7 @@ def test_symbolic_relu_compacts_new_rows_per_sample():
 
 def test_cpu_simd_variants_agree(monkeypatch):
     """Every compiled SIMD variant (AVX-512, AVX2, generic) gives the reference's
-    result (interval_linear, and interval_conv2d's direct kernel): run the other
+    result (interval_linear, interval_conv2d's direct kernel, crown_conv2d_backward): run the other
     variants in a subprocess with the level capped."""
     import subprocess
     import sys
@@ -141,6 +143,13 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "for s in (1, 2, 3):\n"
             "    for x, y in zip(mc.interval_conv2d(c, r, w, None, s, 1), "
             "reference.interval_conv2d(c, r, w, None, (s, s), (1, 1))):\n"
+            "        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "A, w, b = torch.randn(3, 11, 5, 6, dtype=torch.float64), torch.randn(11, 3, 3, 3, dtype=torch.float64), "
+            "torch.randn(11, dtype=torch.float64)\n"
+            "for s in (1, 2):\n"
+            "    size = (5 * s, 6 * s)\n"
+            "    for x, y in zip(mc.crown_conv2d_backward(A, w, b, s, 1, 1, size), "
+            "reference.crown_conv2d_backward(A, w, b, (s, s), (1, 1), (1, 1), size)):\n"
             "        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
             "print(mc.build_info()['cpu_simd'])\n")
     seen = set()

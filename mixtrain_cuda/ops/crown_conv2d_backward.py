@@ -1,0 +1,68 @@
+"""crown_conv2d_backward: one step of CROWN's backward pass through a convolution."""
+import torch
+
+from . import reference
+from ._conv_args import conv_backward, conv_out_hw, pair
+from ._extension import LOADED, call_kernel, use_kernel
+
+
+def crown_conv2d_backward(A, weight, bias=None, stride=1, padding=0, dilation=1, input_size=None):
+    """Moves the linear bound ``A @ conv(x) (+ A @ bias)`` to the convolution's input:
+    returns ``(conv_transpose2d(A, weight), sum over o, i, j of A[n, o, i, j] * bias[o])``.
+
+    ``A`` is ``[N, out_channels, OH, OW]`` (N rows of linear bounds: batch x
+    specifications), ``weight`` ``[out_channels, in_channels, kh, kw]`` (groups
+    1), and ``input_size`` the layer's input ``(height, width)``: a strided
+    convolution maps several input sizes onto one output size, so it must be
+    given. The conv arguments are those of ``torch.nn.functional.conv2d``.
+    Outputs: ``[N, in_channels, height, width]`` and ``[N]`` (zeros without a
+    bias).
+
+    On the CPU the kernel is built for few input channels (a network's first
+    layer, where oneDNN's transposed convolution is slow); on CUDA it is
+    cuDNN's transposed convolution in IEEE float32.
+    """
+    stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
+    if input_size is None:
+        raise ValueError("crown_conv2d_backward needs input_size=(height, width), the layer's input size")
+    input_size = pair(input_size, "input_size")
+    if use_kernel("crown_conv2d_backward", A):
+        return call_kernel("crown_conv2d_backward", A, weight, bias, stride, padding, dilation, input_size)
+    return reference.crown_conv2d_backward(A, weight, bias, stride, padding, dilation, input_size)
+
+
+if LOADED:
+
+    @torch.library.register_fake("mixtrain::crown_conv2d_backward")
+    def _fake(A, weight, bias, stride, padding, dilation, input_size):
+        torch._check(A.dim() == 4 and weight.dim() == 4, lambda: "A and weight must be 4-D")
+        torch._check(A.shape[1] == weight.shape[0], lambda: "A's channels must be weight's out_channels")
+        oh, ow = conv_out_hw(input_size[0], input_size[1], weight, stride, padding, dilation)
+        torch._check(oh == A.shape[2] and ow == A.shape[3], lambda: "input_size does not give A's spatial size")
+        return A.new_empty(A.shape[0], weight.shape[1], *input_size), A.new_empty(A.shape[0])
+
+    def _setup(ctx, inputs, output):
+        A, weight, bias, stride, padding, dilation, input_size = inputs
+        ctx.conv = (stride, padding, dilation)
+        ctx.save_for_backward(A, weight, bias)
+
+    def _backward(ctx, grad_back, grad_bias_term):
+        # back = conv_transpose2d(A, W) is the adjoint of conv2d(., W): its
+        # gradient with respect to A is conv2d(grad, W), and with respect to W
+        # the weight gradient of conv2d(grad, W) seen from its output A.
+        A, weight, bias = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_A = d_weight = d_bias = None
+        if need[0]:
+            d_A = torch.nn.functional.conv2d(grad_back, weight, None, *ctx.conv)
+        if need[1]:
+            d_weight = conv_backward(A, grad_back, weight, *ctx.conv, 1, [False, True, False])[1]
+        if bias is not None:
+            g = grad_bias_term.reshape(-1, 1, 1, 1)
+            if need[0]:
+                d_A = d_A + g * bias.reshape(1, -1, 1, 1)
+            if need[2]:
+                d_bias = (grad_bias_term.unsqueeze(1) * A.sum((2, 3))).sum(0)
+        return d_A, d_weight, d_bias, None, None, None, None
+
+    torch.library.register_autograd("mixtrain::crown_conv2d_backward", _backward, setup_context=_setup)
