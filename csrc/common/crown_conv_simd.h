@@ -1,63 +1,77 @@
-// CROWN's backward step through a convolution onto few input channels (the
-// first layer's), on the CPU: see CrownConvRow in interval_gemm_args.h.
+// CROWN's backward step through a convolution on the CPU (see CrownConvRow
+// in interval_gemm_args.h for the layout the caller prepares).
 //
-// Output-stationary and vectorized along A's channels o, which a channels-
-// last A keeps contiguous: a block of PX output columns of one run x CB input
-// channels holds PX * CB accumulators; per tap and vector of channels it loads
-// CB weight vectors and PX A vectors for PX * CB fused multiply-adds, and each
-// output is one horizontal sum at the end. No column buffer and no fold: the
-// earlier product-then-col2im spent more time in the scalar fold than in the
-// product (2.9 of 5.2 ms at 288 rows, 32 -> 1 channel, 3x3, 28x28, 2-core AVX2).
-// A transposed convolution onto one channel leaves oneDNN's kernels at 4-5 G
-// multiply-adds/s; this layout gives every lane work whatever C is.
+// Output-stationary, vectorized along A's channels o (contiguous in a
+// channels-last A): a block of PX outputs of one phase in one row x CB input
+// channels holds PX * CB accumulators; per entry (tap, vector of channels) it
+// loads CB weight vectors and PX A vectors for PX * CB fused multiply-adds,
+// and each output is one horizontal sum at the end. Why this shape: the
+// transposed convolution onto the first layer's 1-3 channels leaves oneDNN
+// at 4-5 G multiply-adds/s on a 2-core AVX2 machine, and a product then
+// col2im spends more time in the scalar fold than in the product.
 //
 // Included by interval_gemm_simd.h inside its SIMD namespace (it uses that
 // file's Simd and obeys its rule: no inline library functions).
 
-// One block: output columns m0 .. m0 + PX - 1 of run r, output row y,
+// The sum of a vector's lanes by halving. Not Simd::sum's loop over lanes:
+// indexing a vector makes GCC keep the accumulators on the stack, and it
+// zeroed that stack with a `rep stos` on every block (11% of the kernel's time).
+template <typename T, int Bytes, typename V>
+static T lane_sum(V v) {
+  if constexpr (Bytes == int(sizeof(T))) {
+    T x;
+    __builtin_memcpy(&x, &v, sizeof(T));
+    return x;
+  } else {
+    typedef T H __attribute__((vector_size(Bytes / 2)));
+    H lo, hi;
+    __builtin_memcpy(&lo, &v, Bytes / 2);
+    __builtin_memcpy(&hi, reinterpret_cast<const char*>(&v) + Bytes / 2, Bytes / 2);
+    return lane_sum<T, Bytes / 2>(lo + hi);
+  }
+}
+
+// Outputs x = x0 + (m0 + m) * sw, m < PX, of row y (all of one phase pair),
 // channels c0 .. c0 + CB - 1.
 template <typename T, int Bytes, int PX, int CB>
-static void crown_conv_block(const CrownConvRow<T>& g, int64_t y, int64_t r, int64_t m0, int64_t c0) {
+static void crown_conv_block(const CrownConvRow<T>& g, const T* a, int64_t k0, int64_t k1, T* out, int64_t c0) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::L;
-  const int64_t O = g.O, ov = O - O % L;
+  const int64_t op = g.op;
+  // Every loop over m and c fully unrolled, so that acc lives in registers.
   V acc[PX][CB];
-  T tail[PX][CB];
+#pragma GCC unroll 32
   for (int m = 0; m < PX; ++m)
-    for (int c = 0; c < CB; ++c) {
-      acc[m][c] = V{};
-      tail[m][c] = T(0);
-    }
-  for (int64_t ky = g.y_first[y]; ky < g.y_first[y + 1]; ++ky) {
-    const int64_t u = g.y_u[ky], i = g.y_i[ky];
-    for (int64_t kx = g.run_first[r]; kx < g.run_first[r + 1]; ++kx) {
-      const T* a = g.a + (i * g.OW + g.run_j0[kx] + m0) * O;  // column m of the block: a + m * O
-      const T* w = g.weight + ((u * g.kw + g.run_v[kx]) * g.C + c0) * O;
-      for (int64_t o = 0; o < ov; o += L) {
-        V wv[CB];
-        for (int c = 0; c < CB; ++c) wv[c] = S::load(w + c * O + o);
-        for (int m = 0; m < PX; ++m) {
-          const V av = S::load(a + m * O + o);
-          for (int c = 0; c < CB; ++c) acc[m][c] += av * wv[c];
-        }
-      }
-      for (int64_t o = ov; o < O; ++o)
-        for (int m = 0; m < PX; ++m)
-          for (int c = 0; c < CB; ++c) tail[m][c] += a[m * O + o] * w[c * O + o];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) acc[m][c] = V{};
+  const T* w = g.w + (k0 * g.C + c0) * L;
+  for (int64_t k = k0; k < k1; ++k, w += g.C * L) {
+    const T* ak = a + g.off[k];
+    V wv[CB];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) wv[c] = S::load(w + c * L);
+#pragma GCC unroll 32
+    for (int m = 0; m < PX; ++m) {
+      const V av = S::load(ak + m * op);  // the next output of the phase reads the next column of A
+#pragma GCC unroll 4
+      for (int c = 0; c < CB; ++c) acc[m][c] += av * wv[c];
     }
   }
-  T* out = g.out + (c0 * g.height + y) * g.width + g.run_x0[r] + m0 * g.sw;
+  const int64_t plane = g.height * g.width;
+#pragma GCC unroll 32
   for (int m = 0; m < PX; ++m)
-    for (int c = 0; c < CB; ++c) out[c * g.height * g.width + m * g.sw] = S::sum(acc[m][c]) + tail[m][c];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) out[c * plane + m * g.sw] = lane_sum<T, Bytes>(acc[m][c]);
 }
 
 template <typename T, int Bytes, int CB, int PX>
-static void crown_conv_block_p(const CrownConvRow<T>& g, int64_t y, int64_t r, int64_t m0, int64_t c0, int p) {
+static void crown_conv_block_p(const CrownConvRow<T>& g, const T* a, int64_t k0, int64_t k1, T* out, int64_t c0,
+                               int p) {
   if constexpr (PX > 1) {
-    if (p < PX) return crown_conv_block_p<T, Bytes, CB, PX - 1>(g, y, r, m0, c0, p);
+    if (p < PX) return crown_conv_block_p<T, Bytes, CB, PX - 1>(g, a, k0, k1, out, c0, p);
   }
-  crown_conv_block<T, Bytes, PX, CB>(g, y, r, m0, c0);
+  crown_conv_block<T, Bytes, PX, CB>(g, a, k0, k1, out, c0);
 }
 
 // Accumulators per block: 12 of AVX2's 16 registers (the rest hold the
@@ -66,18 +80,25 @@ static void crown_conv_block_p(const CrownConvRow<T>& g, int64_t y, int64_t r, i
 #define MIXTRAIN_CROWN_CONV_ACC 12
 #endif
 
-// Every run of output row y for channels c0 .. c0 + CB - 1, in blocks of at
-// most PXmax columns, none smaller than 3 where the run allows (a small block
-// loads as many weight vectors as a full one for fewer multiply-adds).
+// Row y, channels c0 .. c0 + CB - 1: each column phase in blocks of equal
+// size, at most PXmax (28 outputs as 9 + 9 + 10, not 12 + 12 + 4).
 template <typename T, int Bytes, int CB>
 static void crown_conv_row_channels(const CrownConvRow<T>& g, int64_t y, int64_t c0) {
   constexpr int PXmax = MIXTRAIN_CROWN_CONV_ACC / CB;
-  for (int64_t r = 0; r < g.runs; ++r) {
-    const int64_t count = g.run_count[r];
-    for (int64_t m = 0; m < count;) {
-      const int64_t n = count - m;
-      const int p = int(n <= PXmax ? n : (n - PXmax >= 3 ? PXmax : (n + 1) / 2));
-      crown_conv_block_p<T, Bytes, CB, PXmax>(g, y, r, m, c0, p);
+  const int64_t qy = (y + g.ph) / g.sh, ry = (y + g.ph) % g.sh;
+  const T* arow = g.a + (qy + g.top) * g.wp * g.op;
+  T* orow = g.out + (c0 * g.height + y) * g.width;
+  for (int64_t rx = 0; rx < g.sw; ++rx) {
+    // The first output of the phase: the smallest x >= 0 with (x + pw) % sw == rx.
+    const int64_t x0 = ((rx - g.pw) % g.sw + g.sw) % g.sw;
+    if (x0 >= g.width) continue;
+    const int64_t count = (g.width - x0 + g.sw - 1) / g.sw, qx0 = (x0 + g.pw) / g.sw;
+    const int64_t pair = ry * g.sw + rx, k0 = g.first[pair], k1 = g.first[pair + 1];
+    const int64_t blocks = (count + PXmax - 1) / PXmax;
+    for (int64_t b = 0, m = 0; b < blocks; ++b) {
+      const int p = int((count - m) / (blocks - b));  // equal shares, the larger ones last
+      crown_conv_block_p<T, Bytes, CB, PXmax>(g, arow + (qx0 + m + g.left) * g.op, k0, k1, orow + x0 + m * g.sw,
+                                              c0, p);
       m += p;
     }
   }

@@ -53,29 +53,28 @@ struct IntervalDirectConv {
 // transposed convolution of A onto the layer's input, computed output-
 // stationary from a channels-last A (crown_conv_simd.h):
 //   out[c, y, x] = sum over the taps (u, v) that reach (y, x), and over o,
-//                  of a[i, j, o] * w[u, v, c, o]
-// where (i, j) is the position of A that tap (u, v) carries onto (y, x):
-// y = i*sh - ph + u*dh, x = j*sw - pw + v*dw. The taps that reach each output
-// row, and runs of output columns the same taps reach, are listed once per
-// call by the caller (cpu/crown_conv2d_backward_cpu.cpp).
+//                  of A[i, j, o] * W[o, c, u, v]
+// where y = i*sh - ph + u*dh and x = j*sw - pw + v*dw. Which taps reach an
+// output depends only on its phase ((y + ph) mod sh, (x + pw) mod sw), and
+// along a phase the positions they read move by one row or column of A per
+// output. So the caller (cpu/crown_conv2d_backward_cpu.cpp) pads A with zeros
+// (rows, columns, and channels up to a multiple of the SIMD width) until every
+// tap of every output reads inside it, and lists per phase pair the taps as
+// flat offsets from the output's base position, one entry per tap and vector
+// of channels, with the weights packed in the same order.
 template <typename T>
 struct CrownConvRow {
-  const T* a;                 // [OH, OW, O]: one row of A, channels-last
-  const T* weight;            // [kh, kw, C, O]
-  T* out;                     // [C, height, width]
-  int64_t O, OW, C, kw, height, width, sw;
-  const int64_t* y_first;     // the taps of output row y: (y_u[k], y_i[k]), k in [y_first[y], y_first[y + 1])
-  const int64_t* y_u;
-  const int64_t* y_i;
-  // Run r: output columns x = run_x0[r] + m * sw, m < run_count[r], all
-  // reached by the same taps, (run_v[k], run_j0[k] + m) for k in
-  // [run_first[r], run_first[r + 1]).
-  int64_t runs;
-  const int64_t* run_x0;
-  const int64_t* run_count;
-  const int64_t* run_first;
-  const int64_t* run_v;
-  const int64_t* run_j0;
+  const T* a;              // [hp, wp, op]: the padded row of A
+  int64_t op, wp;          // channels (a multiple of the SIMD width) and width of the padded A
+  int64_t top, left;       // A's row 0, column 0 in the padded A
+  T* out;                  // [C, height, width]
+  int64_t C, height, width, sh, sw, ph, pw;
+  // Phase pair p = ((y + ph) % sh) * sw + (x + pw) % sw: its entries are
+  // k in [first[p], first[p + 1]), at a + base + off[k], with the weights of
+  // channel c at w[(k * C + c) * lanes], lanes the SIMD width.
+  const int64_t* first;
+  const int64_t* off;
+  const T* w;
 };
 
 // The CPU kernels of one instruction set (interval_gemm_simd.h defines one

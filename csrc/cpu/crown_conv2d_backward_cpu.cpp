@@ -3,12 +3,13 @@
 // bias term sum_{o,i,j} A[n, o, i, j] * bias[o].
 //
 // The SIMD kernel (common/crown_conv_simd.h) is output-stationary over a
-// channels-last A; this file lists the taps that reach each output row and
-// the runs of output columns that share their taps (once per call), and runs
-// the sample rows in parallel.
+// channels-last A; this file lists the taps of each phase and packs the
+// weights in their order (once per call), pads each row of A with zeros
+// (CrownConvRow says why) and runs the sample rows in parallel.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "checks.h"
@@ -17,59 +18,30 @@
 namespace mixtrain {
 namespace {
 
-// The taps of one axis: for each output coordinate y in [0, size), the pairs
-// (tap u, input position i) with y = i*stride - pad + u*dil, 0 <= i < in_size.
-struct AxisTaps {
-  std::vector<int64_t> first, tap, pos;
+// One axis of the convolution: which taps u reach an output y depends only on
+// its phase r = (y + pad) % stride, and tap u then reads input position
+// i = (y + pad) / stride - du with du = (u * dil - r) / stride.
+struct AxisPhases {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> taps;  // per phase: (u, du)
+  int64_t before = 0, extent = 0;  // zero positions before A's first, and the padded length
 };
 
-AxisTaps axis_taps(int64_t size, int64_t in_size, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  AxisTaps t;
-  t.first.push_back(0);
-  for (int64_t y = 0; y < size; ++y) {
-    for (int64_t u = 0; u < k; ++u) {
-      const int64_t s = y + pad - u * dil;  // = i * stride
-      if (s < 0 || s % stride != 0 || s / stride >= in_size) continue;
-      t.tap.push_back(u);
-      t.pos.push_back(s / stride);
+AxisPhases axis_phases(int64_t size, int64_t in_size, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  AxisPhases a;
+  a.taps.resize(stride);
+  for (int64_t r = 0; r < stride; ++r)
+    for (int64_t u = 0; u < k; ++u)
+      if (u * dil >= r && (u * dil - r) % stride == 0) a.taps[r].push_back({u, (u * dil - r) / stride});
+  int64_t lo = 0, hi = in_size - 1;  // the input positions any tap reads, A's own included
+  for (int64_t y = 0; y < size; ++y)
+    for (const auto& t : a.taps[(y + pad) % stride]) {
+      const int64_t i = (y + pad) / stride - t.second;
+      lo = std::min(lo, i);
+      hi = std::max(hi, i);
     }
-    t.first.push_back(int64_t(t.tap.size()));
-  }
-  return t;
-}
-
-// Runs of output columns x0, x0 + stride, ... reached by the same taps: along a
-// run each tap's input column goes up by one, so a block of the run reads
-// consecutive positions of A (see CrownConvRow).
-struct ColumnRuns {
-  std::vector<int64_t> x0, count, first, tap, j0;
-};
-
-ColumnRuns column_runs(const AxisTaps& x, int64_t width, int64_t stride) {
-  ColumnRuns r;
-  r.first.push_back(0);
-  auto same_taps = [&](int64_t a, int64_t b) {
-    if (x.first[a + 1] - x.first[a] != x.first[b + 1] - x.first[b]) return false;
-    for (int64_t k = 0; k < x.first[a + 1] - x.first[a]; ++k)
-      if (x.tap[x.first[a] + k] != x.tap[x.first[b] + k]) return false;
-    return true;
-  };
-  for (int64_t phase = 0; phase < stride && phase < width; ++phase) {
-    for (int64_t col = phase; col < width; col += stride) {
-      if (col != phase && same_taps(col - stride, col)) {
-        ++r.count.back();
-        continue;
-      }
-      r.x0.push_back(col);
-      r.count.push_back(1);
-      for (int64_t k = x.first[col]; k < x.first[col + 1]; ++k) {
-        r.tap.push_back(x.tap[k]);
-        r.j0.push_back(x.pos[k]);
-      }
-      r.first.push_back(int64_t(r.tap.size()));
-    }
-  }
-  return r;
+  a.before = -lo;
+  a.extent = hi - lo + 1;
+  return a;
 }
 
 std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A, const at::Tensor& weight,
@@ -78,57 +50,80 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
                                                              at::IntArrayRef dilation, at::IntArrayRef input_size) {
   const ConvGeometry g = check_crown_conv_args(A, weight, bias, stride, padding, dilation, input_size);
   const int64_t N = g.batch, O = g.out_channels, C = g.channels, h = g.height, w = g.width;
+  const int64_t OH = g.out_h, OW = g.out_w;
   at::Tensor out = at::empty({N, C, h, w}, A.options());
   at::Tensor bias_term = at::zeros({N}, A.options());
   if (N == 0) return {out, bias_term};
   // The engine hands A channels-last (oneDNN's transposed convolutions leave
   // it so); any other layout costs one copy here.
   const at::Tensor a = A.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor wr = weight.permute({2, 3, 1, 0}).contiguous();  // [kh, kw, C, O]
+  const at::Tensor wt = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  const AxisTaps ys = axis_taps(h, g.out_h, g.kh, g.stride[0], g.padding[0], g.dilation[0]);
-  const AxisTaps xs = axis_taps(w, g.out_w, g.kw, g.stride[1], g.padding[1], g.dilation[1]);
-  const ColumnRuns runs = column_runs(xs, w, g.stride[1]);
-  const int64_t row = O * g.out_h * g.out_w, positions = g.out_h * g.out_w;
+  const AxisPhases ys = axis_phases(h, OH, g.kh, g.stride[0], g.padding[0], g.dilation[0]);
+  const AxisPhases xs = axis_phases(w, OW, g.kw, g.stride[1], g.padding[1], g.dilation[1]);
+  const int64_t lanes = interval_simd_lanes(a.scalar_type() == at::kDouble);
+  const int64_t op = (O + lanes - 1) / lanes * lanes, wp = xs.extent, row = O * OH * OW;
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "crown_conv2d_backward_cpu", [&] {
+    // Entries (tap, vector of channels) per phase pair, and the weights packed in their order.
+    std::vector<int64_t> first{0}, off;
+    std::vector<scalar_t> packed;
+    const scalar_t* W = wt.data_ptr<scalar_t>();  // [O, C, kh, kw]
+    for (int64_t ry = 0; ry < g.stride[0]; ++ry)
+      for (int64_t rx = 0; rx < g.stride[1]; ++rx) {
+        for (const auto& [u, du] : ys.taps[ry])
+          for (const auto& [v, dv] : xs.taps[rx])
+            for (int64_t o0 = 0; o0 < op; o0 += lanes) {
+              off.push_back(-(du * wp + dv) * op + o0);
+              for (int64_t c = 0; c < C; ++c)
+                for (int64_t o = o0; o < o0 + lanes; ++o)
+                  packed.push_back(o < O ? W[((o * C + c) * g.kh + u) * g.kw + v] : scalar_t(0));
+            }
+        first.push_back(int64_t(off.size()));
+      }
     CrownConvRow<scalar_t> k;
-    k.weight = wr.data_ptr<scalar_t>();
-    k.O = O;
-    k.OW = g.out_w;
+    k.op = op;
+    k.wp = wp;
+    k.top = ys.before;
+    k.left = xs.before;
     k.C = C;
-    k.kw = g.kw;
     k.height = h;
     k.width = w;
+    k.sh = g.stride[0];
     k.sw = g.stride[1];
-    k.y_first = ys.first.data();
-    k.y_u = ys.tap.data();
-    k.y_i = ys.pos.data();
-    k.runs = int64_t(runs.x0.size());
-    k.run_x0 = runs.x0.data();
-    k.run_count = runs.count.data();
-    k.run_first = runs.first.data();
-    k.run_v = runs.tap.data();
-    k.run_j0 = runs.j0.data();
+    k.ph = g.padding[0];
+    k.pw = g.padding[1];
+    k.first = first.data();
+    k.off = off.data();
+    k.w = packed.data();
     const scalar_t* ap = a.data_ptr<scalar_t>();
-    scalar_t* op = out.data_ptr<scalar_t>();
+    scalar_t* outp = out.data_ptr<scalar_t>();
     const scalar_t* bp = b.defined() ? b.data_ptr<scalar_t>() : nullptr;
     scalar_t* tp = bias_term.data_ptr<scalar_t>();
     at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-      std::vector<scalar_t> sums(bp ? O : 0);
+      // This thread's padded row: the zeros around A (and in the channel
+      // padding) are written once; each row overwrites only A's part.
+      std::vector<scalar_t> padded(ys.extent * wp * op, scalar_t(0)), sums(O);
       CrownConvRow<scalar_t> r = k;
+      r.a = padded.data();
       for (int64_t n = n0; n < n1; ++n) {
-        r.a = ap + n * row;
-        r.out = op + n * C * h * w;
+        const scalar_t* src = ap + n * row;
+        for (int64_t i = 0; i < OH; ++i) {
+          scalar_t* dst = padded.data() + ((i + ys.before) * wp + xs.before) * op;
+          if (op == O) {
+            std::copy(src + i * OW * O, src + (i + 1) * OW * O, dst);
+          } else {
+            for (int64_t j = 0; j < OW; ++j) std::copy(src + (i * OW + j) * O, src + (i * OW + j + 1) * O, dst + j * op);
+          }
+        }
         if (bp) {
-          // The bias term from A's per-channel sums: a pass over the row that
-          // also brings it into cache for the kernel.
           std::fill(sums.begin(), sums.end(), scalar_t(0));
-          for (int64_t q = 0; q < positions; ++q)
-            for (int64_t o = 0; o < O; ++o) sums[o] += r.a[q * O + o];
+          for (int64_t q = 0; q < OH * OW; ++q)
+            for (int64_t o = 0; o < O; ++o) sums[o] += src[q * O + o];
           scalar_t t = 0;
           for (int64_t o = 0; o < O; ++o) t += sums[o] * bp[o];
           tp[n] = t;
         }
+        r.out = outp + n * C * h * w;
         crown_conv_rows(r, 0, h);
       }
     });

@@ -12,6 +12,18 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+def _crown_conv_kernel_pays(A, weight):
+    """Whether a convolution's CROWN backward step runs crown_conv2d_backward's
+    kernel rather than oneDNN's transposed convolution (layers/conv.py). On a
+    2-core AMD EPYC (Zen 3, AVX2), 288 rows of a channels-last A (CROWN-IBP at
+    16 points on MNIST-large), 32 -> C channels at 28x28, kernel against
+    oneDNN, both with the bias term: 3x3 s1 C = 1: 3.7 against 13.7 ms, 2: 6.3
+    / 14.8, 3: 5.2 / 10.5, 4: 6.1 / 9.7, 6: 7.9 / 11.7, 8: 10.3 / 10.2, 16: 21 /
+    15; 4x4 s2 C = 1: 1.5 / 10.8, 4: 2.8 / 7.8, 8: 7.5 / 7.1. So up to 4 input
+    channels (the first layers of image networks). CUDA: cuDNN either way."""
+    return A.device.type == "cpu" and weight.shape[1] <= 4
+
+
 fused = types.SimpleNamespace(
     interval_linear=_fused.interval_linear,
     interval_conv2d=lambda c, r, w, b, stride, padding, dilation, groups: _fused.interval_conv2d(
@@ -22,6 +34,8 @@ fused = types.SimpleNamespace(
     interval_relu=_fused.interval_relu,
     symbolic_relu=_fused.symbolic_relu,
     crown_relu_backward=_fused.crown_relu_backward,
+    crown_conv2d_backward=_fused.crown_conv2d_backward,
+    crown_conv_kernel_pays=_crown_conv_kernel_pays,
     generator_radius=_ref.generator_radius,
 )
 
@@ -35,6 +49,10 @@ reference = types.SimpleNamespace(
     interval_relu=_ref.interval_relu,
     symbolic_relu=_ref.symbolic_relu,
     crown_relu_backward=_ref.crown_relu_backward,
+    crown_conv2d_backward=lambda A, w, b, stride, padding, dilation, size: _ref.crown_conv2d_backward(
+        A, w, b, _pair(stride), _pair(padding), _pair(dilation), size),
+    # The reference engine keeps the transposed convolution of layers/conv.py.
+    crown_conv_kernel_pays=lambda A, weight: False,
     generator_radius=_ref.generator_radius,
 )
 

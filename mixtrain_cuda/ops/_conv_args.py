@@ -23,3 +23,10 @@ def conv_backward(grad_out, inp, weight, stride, padding, dilation, groups, mask
     bias_sizes = [weight.shape[0]] if with_bias else None
     return torch.ops.aten.convolution_backward(grad_out, inp, weight, bias_sizes, stride, padding, dilation, False,
                                                [0, 0], groups, mask)
+
+
+def output_padding(A, weight, stride, padding, dilation, input_size):
+    """conv_transpose2d's output_padding that maps A ([N, O, OH, OW]) back onto
+    input_size: the input rows and columns a strided convolution never reads."""
+    return [input_size[d] - ((A.shape[2 + d] - 1) * stride[d] - 2 * padding[d]
+                             + dilation[d] * (weight.shape[2 + d] - 1) + 1) for d in (0, 1)]

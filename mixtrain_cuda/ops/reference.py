@@ -7,6 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._conv_args import output_padding
+
 
 def interval_linear(center, radius, weight, bias=None):
     return F.linear(center, weight, bias), F.linear(radius, weight.abs())
@@ -115,12 +117,8 @@ def crown_conv2d_backward(A, weight, bias=None, stride=(1, 1), padding=(0, 0), d
                           input_size=None):
     """CROWN's backward step through a convolution: the transposed convolution of
     A ([N, O, OH, OW]) onto the layer's input size, and the bias term."""
-    h, w = input_size
-    kh, kw = weight.shape[2:]
-    # output_padding: the input rows/columns a strided convolution never reads.
-    out_h = (A.shape[2] - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + 1
-    out_w = (A.shape[3] - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + 1
-    back = F.conv_transpose2d(A, weight, None, stride, padding, (h - out_h, w - out_w), 1, dilation)
+    out_pad = output_padding(A, weight, stride, padding, dilation, input_size)
+    back = F.conv_transpose2d(A, weight, None, stride, padding, out_pad, 1, dilation)
     bias_term = A.sum((2, 3)) @ bias if bias is not None else A.new_zeros(A.shape[0])
     return back.contiguous(), bias_term
 

@@ -1,5 +1,6 @@
 """nn.Conv2d: interval_conv2d (IBP), symbolic_conv2d (symbolic), the
-transposed convolution of A (backward)."""
+transposed convolution of A (backward: crown_conv2d_backward where its kernel
+pays, else oneDNN/cuDNN)."""
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +33,10 @@ class Conv2d(Layer):
         B, S = A.shape[:2]
         flat = A.reshape(B * S, *A.shape[2:])
         c, h, w = self.in_shapes[0]
+        if m.groups == 1 and ops.crown_conv_kernel_pays(flat, m.weight):
+            # Few input channels (a first layer): the fused op, bias term included (bounds/_ops.py says when).
+            back, bias = ops.crown_conv2d_backward(flat, m.weight, m.bias, m.stride, m.padding, m.dilation, (h, w))
+            return [back.reshape(B, S, c, h, w)], (bias.reshape(B, S) if m.bias is not None else None)
         # output_padding recovers the input rows/columns a strided conv never reads.
         out_h = (flat.shape[2] - 1) * m.stride[0] - 2 * m.padding[0] + m.dilation[0] * (m.kernel_size[0] - 1) + 1
         out_w = (flat.shape[3] - 1) * m.stride[1] - 2 * m.padding[1] + m.dilation[1] * (m.kernel_size[1] - 1) + 1
