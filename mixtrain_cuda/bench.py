@@ -105,6 +105,26 @@ def _relu_cases(device, dtype):
                lambda: reference.crown_relu_backward(A, c - rad, c + rad, True), size * 2 * A.numel(), 0.0)
 
 
+def _crown_conv_cases(device, dtype, quick):
+    """CROWN's backward step through the first convolution of each net (the
+    layers the engine gives crown_conv2d_backward: at most 4 input channels),
+    at CROWN-IBP's 16 points x 9 margins = 144 rows of A, channels-last as the
+    engine hands it on (the oneDNN transposed convolutions before it leave it so)."""
+    rows = 144
+    firsts = [spec for spec in conv_layers() if spec[0] <= 4]
+    for cin, hw, cout, k, stride, pad, label in (firsts[:1] if quick else firsts):
+        out_hw = (hw + 2 * pad - k) // stride + 1
+        A = torch.randn(rows, cout, out_hw, out_hw, device=device, dtype=dtype).contiguous(
+            memory_format=torch.channels_last)
+        w = torch.randn(cout, cin, k, k, device=device, dtype=dtype)
+        b = torch.randn(cout, device=device, dtype=dtype)
+        conv = ((stride, stride), (pad, pad), (1, 1), (hw, hw))
+        yield Case("crown_conv2d_backward %s rows=%d" % (label, rows), "crown_conv2d_backward",
+                   functools.partial(ops.crown_conv2d_backward, A, w, b, *conv),
+                   functools.partial(reference.crown_conv2d_backward, A, w, b, *conv),
+                   A.element_size() * (A.numel() + rows * cin * hw * hw), 2.0 * A.numel() * cin * k * k)
+
+
 # The networks whose convolutions the IBP conv cases take, with their input.
 MIXTRAIN_NETS = [("mnist_small", 1, 28), ("mnist_large", 1, 28), ("cifar_small", 3, 32),
                  ("cifar_large", 3, 32), ("cifar_resnet", 3, 32), ("imagenet200_resnet", 3, 64)]
@@ -169,6 +189,8 @@ def cases(device="cpu", dtype=torch.float32, quick=False):
         out.append(_symbolic_conv(10, 784, 1, 28, 16, 4, 2, 1, device, dtype, "mnist_small.conv1"))
         out.append(_symbolic_conv(2, 784 + 3136, 16, 14, 32, 4, 2, 1, device, dtype, "mnist_small.conv2"))
     out.extend(_relu_cases(device, dtype) if not quick else list(_relu_cases(device, dtype))[1:2])
+    if not quick:
+        out.extend(_crown_conv_cases(device, dtype, quick))
     return out
 
 
