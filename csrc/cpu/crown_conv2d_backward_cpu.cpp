@@ -32,13 +32,17 @@ AxisPhases axis_phases(int64_t size, int64_t in_size, int64_t k, int64_t stride,
   for (int64_t r = 0; r < stride; ++r)
     for (int64_t u = 0; u < k; ++u)
       if (u * dil >= r && (u * dil - r) % stride == 0) a.taps[r].push_back({u, (u * dil - r) / stride});
-  int64_t lo = 0, hi = in_size - 1;  // the input positions any tap reads, A's own included
-  for (int64_t y = 0; y < size; ++y)
+  // The input positions any tap reads, A's own, and each output's base position
+  // (y + pad) / stride, where the kernel's pointers start.
+  int64_t lo = 0, hi = in_size - 1;
+  for (int64_t y = 0; y < size; ++y) {
+    hi = std::max(hi, (y + pad) / stride);
     for (const auto& t : a.taps[(y + pad) % stride]) {
       const int64_t i = (y + pad) / stride - t.second;
       lo = std::min(lo, i);
       hi = std::max(hi, i);
     }
+  }
   a.before = -lo;
   a.extent = hi - lo + 1;
   return a;
