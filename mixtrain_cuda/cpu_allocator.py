@@ -22,6 +22,18 @@ preload another allocator. The environment wins: if any of glibc's MALLOC_*
 variables or glibc.malloc tunables is set, jemalloc or tcmalloc is preloaded,
 or MIXTRAIN_MALLOC=default, nothing is changed. The trim threshold holds per
 malloc arena (glibc makes more for threads that allocate at once).
+
+Tensors above the mmap threshold (CROWN's coefficient matrices reach hundreds
+of MiB) are still mapped afresh each time, and their 4 KiB pages faulted in
+one by one. torch's CPU allocator asks for transparent huge pages (2 MiB) for
+allocations from 2 MiB on when THP_MEM_ALLOC_ENABLE=1, which it reads once, at
+the process's first tensor allocation. `tune_cpu_allocator()` sets it when the
+environment has not, and its state says whether it took effect (not once torch
+has allocated a tensor: then set it in the environment). Measured on the
+2-core development machine (kernel THP mode "madvise"): torch.zeros(100 MiB)
+62 -> 18 ms; a `crown` pass on mnist_small at 8 points 1190 -> 520 ms
+(medians of three processes each); IBP and CROWN-IBP passes at k <= 50, whose
+tensors stay below 32 MiB, unchanged within noise.
 """
 import ctypes
 import os
@@ -68,6 +80,7 @@ def tune_cpu_allocator():
     except (OSError, AttributeError) as exc:
         _state.update(tuned=False, why="mallopt unavailable: %s" % exc)
         return dict(_state)
+    _state["huge_pages"] = _huge_pages()
     if mmap_ok and trim_ok:
         _state.update(tuned=True, why="mmap threshold %d MiB, trim threshold %d MiB" % (
             MMAP_THRESHOLD >> 20, TRIM_THRESHOLD >> 20))
@@ -75,6 +88,33 @@ def tune_cpu_allocator():
         _state.update(tuned=mmap_ok or trim_ok, why="mallopt refused %s" % " and ".join(
             name for name, ok in (("the mmap threshold", mmap_ok), ("the trim threshold", trim_ok)) if not ok))
     return dict(_state)
+
+
+def _huge_pages():
+    """Asks torch for transparent huge pages (module docstring) unless the
+    environment decided; returns whether its allocator uses them. The probe:
+    with THP_MEM_ALLOC_ENABLE in effect torch aligns allocations to the page,
+    otherwise to 64 bytes, and a 64 MiB block (mapped, never touched) is then
+    never page-aligned (glibc's header sits at the start of the mapping)."""
+    import torch
+    from_environment = "THP_MEM_ALLOC_ENABLE" in os.environ
+    if not from_environment:
+        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read().strip()
+    except OSError:
+        mode = ""
+    if "[never]" in mode or not mode:
+        return dict(used=False, why="the kernel offers none (transparent_hugepage: %s)" % (mode or "absent"))
+    setting = "THP_MEM_ALLOC_ENABLE=%s%s" % (os.environ["THP_MEM_ALLOC_ENABLE"],
+                                             " (from the environment)" if from_environment else "")
+    if torch.empty(16 << 20).data_ptr() % 4096 == 0:
+        return dict(used=True, why=setting)
+    if from_environment:
+        return dict(used=False, why=setting)
+    return dict(used=False, why="torch read THP_MEM_ALLOC_ENABLE before it was set, at its first tensor: set it in "
+                                "the environment")
 
 
 def cpu_allocator_state():

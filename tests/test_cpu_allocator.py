@@ -1,5 +1,6 @@
 """tune_cpu_allocator: freed tensors of a few MiB are reused instead of being
-faulted in again (counted page faults, not time), and the environment wins."""
+faulted in again (counted page faults, not time), torch's allocator asks for
+transparent huge pages, and the environment wins."""
 import os
 import platform
 import subprocess
@@ -69,3 +70,45 @@ def test_probe_sees_faults_at_glibc_start_up_thresholds():
     faults, state = _faults("none")
     assert state == "[1, 1]"
     assert faults > 10000, faults
+
+
+_THP_PROBE = r"""
+import sys, torch
+if sys.argv[1] == "late":
+    torch.zeros(3)  # torch reads THP_MEM_ALLOC_ENABLE at its first tensor
+import mixtrain_cuda as mc
+state = mc.tune_cpu_allocator()["huge_pages"]
+# With huge pages torch aligns its blocks to the page; a 4 MiB block from the heap otherwise lands on a page
+# boundary one time in 64, so eight of them all aligned is no accident.
+aligned = all(torch.empty(1 << 20).data_ptr() % 4096 == 0 for _ in range(8))
+print(state["used"], aligned, state["why"])
+"""
+
+
+def _thp(mode, env=None):
+    full = dict(os.environ)
+    full.pop("THP_MEM_ALLOC_ENABLE", None)
+    full.update(env or {})
+    out = subprocess.run([sys.executable, "-c", _THP_PROBE, mode], capture_output=True, text=True, env=full,
+                         timeout=120, check=True).stdout.split(None, 2)
+    return out[0] == "True", out[1] == "True", out[2].strip()
+
+
+def _kernel_offers_thp():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[never]" not in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _kernel_offers_thp(), reason="the kernel offers no transparent huge pages")
+def test_huge_pages_when_set_before_torch_allocates():
+    used, aligned, why = _thp("early")
+    assert used and aligned, why
+    used, aligned, why = _thp("late")  # too late: the state says so, and what to do
+    assert not used and not aligned and "set it in the environment" in why
+    used, aligned, why = _thp("late", {"THP_MEM_ALLOC_ENABLE": "1"})  # the environment's own setting works
+    assert used and aligned and "from the environment" in why
+    used, aligned, why = _thp("early", {"THP_MEM_ALLOC_ENABLE": "0"})  # and the environment wins
+    assert not used and not aligned and "THP_MEM_ALLOC_ENABLE=0" in why

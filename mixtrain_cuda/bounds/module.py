@@ -6,7 +6,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from . import _ops
-from .backward import backward_bounds, identity_spec
+from .backward import backward_bounds, identity_spec, one_hot_bounds
 from .graph import trace
 from .inputs import InputSet, parse_norm
 from .layers import BatchNorm, Box, Linear, ReLU, SymbolicPass
@@ -348,10 +348,7 @@ class BoundedModule(nn.Module):
         lo, up = [], []
         for start in range(0, most, rows):
             def chunk(sel=which[:, start:start + rows]):
-                A = torch.zeros(B, sel.shape[1], n, dtype=inputs.x.dtype, device=inputs.x.device)
-                A.scatter_(2, sel[:, :, None], 1)
-                return backward_bounds(self.nodes, self.ops, inputs, idx, A.reshape(B, sel.shape[1], *shape),
-                                       not keep_graph)
+                return one_hot_bounds(self.nodes, self.ops, inputs, idx, sel, not keep_graph)
             # One chunk needs no checkpoint: it fits with its graph.
             l, u = self._checkpointed(chunk, inputs.x.device) if keep_graph and rows < most else chunk()
             lo.append(l)

@@ -368,3 +368,40 @@ def test_bound_upper_false_gives_the_same_lower_bound(method, grad):
     if grad:
         lb.sum().backward()
         assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("conv", [
+    dict(cin=1, cout=4, k=3, stride=1, padding=1, dilation=1, size=7),
+    dict(cin=3, cout=5, k=4, stride=2, padding=1, dilation=1, size=9),    # a row/column the conv never reads
+    dict(cin=2, cout=3, k=3, stride=2, padding=0, dilation=2, size=11),
+    dict(cin=16, cout=4, k=(3, 2), stride=(1, 2), padding=(2, 0), dilation=1, size=8),
+])
+def test_backward_one_hot_equals_backward_of_the_one_hot_matrix(conv):
+    """CROWN's intermediate bounds start from one-hot rows; Conv2d and Linear
+    build their first step directly (layers' backward_one_hot). It equals
+    backward() of the dense one-hot A, values, bias and weight gradients, on any
+    layout it picks."""
+    from mixtrain_cuda.bounds import _ops
+    from mixtrain_cuda.bounds.layers.conv import Conv2d
+    from mixtrain_cuda.bounds.layers.linear import Linear
+
+    torch.manual_seed(0)
+    m = nn.Conv2d(conv["cin"], conv["cout"], conv["k"], conv["stride"], conv["padding"], conv["dilation"],
+                  dtype=torch.float64)
+    lin = nn.Linear(7, 5, dtype=torch.float64)
+    x = torch.randn(1, conv["cin"], conv["size"], conv["size"], dtype=torch.float64)
+    for layer, out, in_shape in ((Conv2d("conv", m), m(x), x.shape[1:]), (Linear("fc", lin), lin(x[0, 0, 0, :7]),
+                                                                         (7,))):
+        layer.in_shapes, layer.out_shape = [tuple(in_shape)], tuple(out.shape[1:] if out.dim() == 4 else out.shape)
+        n = out[0].numel() if out.dim() == 4 else out.numel()
+        neurons = torch.randint(0, n, (2, 6))  # 2 samples x 6 rows
+        dense = torch.zeros(2, 6, n, dtype=torch.float64).scatter_(2, neurons[:, :, None], 1)
+        dense = dense.reshape(2, 6, *layer.out_shape)
+        (got,), got_bias = layer.backward_one_hot(neurons)
+        (want,), want_bias = layer.backward(_ops.reference, dense, True)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+        torch.testing.assert_close(got_bias, want_bias)
+        w = torch.randn_like(want)
+        g_got = torch.autograd.grad((got * w).sum() + got_bias.sum(), layer.module.weight)
+        g_want = torch.autograd.grad((want * w).sum() + want_bias.sum(), layer.module.weight)
+        torch.testing.assert_close(g_got, g_want)

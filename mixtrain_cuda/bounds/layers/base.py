@@ -10,7 +10,9 @@ from a clean forward before each pass) and implements:
   `[B, S, *out_shape]`, the coefficients of a linear bound `A y + bias` on the
   layer's output `y`; returns the coefficients on each input and the bias this
   layer adds (`[B, S]` or None). `upper` says whether the bound is an upper one
-  (ReLU relaxations pick sides by it)."""
+  (ReLU relaxations pick sides by it);
+- optionally `backward_one_hot(neurons)`: `backward` of one-hot rows (CROWN's
+  intermediate bounds start so), without the product (see Layer)."""
 import dataclasses
 import functools
 
@@ -77,3 +79,12 @@ class Layer:
 
     def describe(self):
         return "%s (%s)" % (self.name, type(self).__name__)
+
+    def backward_one_hot(self, neurons):
+        """`backward` of A = one-hot rows: row s of sample b selects output
+        neuron neurons[b, s] (an index into the flattened out_shape), the start
+        of a backward pass for a layer's own bounds. Layers whose step is a
+        matrix return its selected rows directly, (list of A on the inputs,
+        bias [B, S] or None), with no product against the identity; None means
+        no shortcut (the caller builds the dense one-hot A)."""
+        return None

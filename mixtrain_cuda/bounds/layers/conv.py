@@ -58,6 +58,42 @@ class Conv2d(Layer):
         bias = (A.sum((3, 4)) * m.bias).sum(2) if m.bias is not None else None
         return [back.reshape(B, S, c, h, w)], bias
 
+    def backward_one_hot(self, neurons):
+        """The transposed convolution of one-hot rows is the selected output
+        channel's kernel, placed where that output neuron reads its input (and
+        cut at the borders): written straight into zeros, no convolution. On the
+        CPU in channels-last, the layout the other steps keep there (backward)."""
+        m = self.module
+        if m.groups != 1:
+            return None
+        B, S = neurons.shape
+        O, OH, OW = self.out_shape
+        C, H, W = self.in_shapes[0]
+        kh, kw = m.kernel_size
+        dev = neurons.device
+        o, i, j = neurons // (OH * OW), neurons // OW % OH, neurons % OW
+        y = i[..., None] * m.stride[0] - m.padding[0] + torch.arange(kh, device=dev) * m.dilation[0]  # [B, S, kh]
+        x = j[..., None] * m.stride[1] - m.padding[1] + torch.arange(kw, device=dev) * m.dilation[1]  # [B, S, kw]
+        inside = ((y >= 0) & (y < H))[..., None] & ((x >= 0) & (x < W))[..., None, :]  # [B, S, kh, kw]
+        row = torch.arange(B * S, device=dev).reshape(B, S, 1, 1, 1)
+        c = torch.arange(C, device=dev).reshape(1, 1, C, 1, 1)
+        y, x = y[:, :, None, :, None], x[:, :, None, None, :]
+        channels_last = dev.type == "cpu" and C > 1
+        index = ((row * H + y) * W + x) * C + c if channels_last else ((row * C + c) * H + y) * W + x
+        size = B * S * C * H * W
+        index = torch.where(inside[:, :, None], index, size)  # taps outside the input land on one spare element
+        values = m.weight[o]  # [B, S, C, kh, kw]
+        flat = values.new_zeros(size + 1)
+        if torch.is_grad_enabled() and values.requires_grad:
+            flat = flat.scatter(0, index.flatten(), values.flatten())
+        else:
+            flat.scatter_(0, index.flatten(), values.flatten())
+        if channels_last:
+            A = flat[:size].reshape(B, S, H, W, C).permute(0, 1, 4, 2, 3)
+        else:
+            A = flat[:size].reshape(B, S, C, H, W)
+        return [A], (m.bias[o] if m.bias is not None else None)
+
     def _transpose_one_channel(self, flat, h, w):
         """conv_transpose2d onto one channel (the MNIST nets' first layer) as a
         product and a col2im: oneDNN's transposed convolution runs such layers

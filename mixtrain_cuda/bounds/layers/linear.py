@@ -30,3 +30,7 @@ class Linear(Layer):
     def backward(self, ops, A, upper):
         bias = torch.matmul(A, self.module.bias) if self.module.bias is not None else None
         return [torch.matmul(A, self.module.weight)], bias
+
+    def backward_one_hot(self, neurons):
+        m = self.module
+        return [m.weight[neurons]], (m.bias[neurons] if m.bias is not None else None)
