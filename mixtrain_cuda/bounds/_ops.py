@@ -49,9 +49,7 @@ reference = types.SimpleNamespace(
     interval_relu=_ref.interval_relu,
     symbolic_relu=_ref.symbolic_relu,
     crown_relu_backward=_ref.crown_relu_backward,
-    crown_conv2d_backward=lambda A, w, b, stride, padding, dilation, size: _ref.crown_conv2d_backward(
-        A, w, b, _pair(stride), _pair(padding), _pair(dilation), size),
-    # The reference engine keeps the transposed convolution of layers/conv.py.
+    # The reference engine keeps the transposed convolution of layers/conv.py (no crown_conv2d_backward).
     crown_conv_kernel_pays=lambda A, weight: False,
     generator_radius=_ref.generator_radius,
 )
