@@ -231,4 +231,12 @@ inline ConvGeometry check_crown_conv_args(const at::Tensor& A, const at::Tensor&
   return g;
 }
 
+// crown_conv2d_backward's output layout: channels-last when in_channels is a
+// multiple of 16 (the CPU kernel's wide form, vectorized along them), else
+// contiguous. Every backend and the fake kernel follow it
+// (mixtrain_cuda/ops/crown_conv2d_backward.py: _output_format).
+inline at::MemoryFormat crown_conv_output_format(int64_t in_channels) {
+  return in_channels > 0 && in_channels % 16 == 0 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+}
+
 }  // namespace mixtrain

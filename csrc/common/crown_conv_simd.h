@@ -104,9 +104,107 @@ static void crown_conv_row_channels(const CrownConvRow<T>& g, int64_t y, int64_t
   }
 }
 
-// Output rows [y0, y1) of one sample row, every channel (in groups of 3).
+// The wide form (g.wide: in_channels a multiple of 16, channels-last out):
+// vectorized along the output's channels c instead. A block of P outputs of
+// one phase x CV vectors of channels holds P * CV accumulators; per tap and A
+// channel o it loads CV weight vectors and broadcasts P values of A, for
+// P * CV fused multiply-adds, and stores whole vectors (no horizontal sums).
+// This is a GEMM micro-kernel (positions x channels, reduced over taps x A's
+// channels) whose A operand is gathered through the tap offsets, so no
+// im2col/col2im copy. Why: oneDNN's transposed 4x4 stride-2 convolutions of
+// the 16-64 channel layers ran at 31-45 G multiply-adds/s on the 2-core AVX2
+// machine, against about 60 for a GEMM (benchmarks/README, session 15).
+template <typename T, int Bytes, int P, int CV>
+static void crown_conv_wide_block(const CrownConvRow<T>& g, const T* const* a, int64_t k0, int64_t k1,
+                                  T* const* out, int64_t c0) {
+  using S = Simd<T, Bytes>;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const int64_t O = g.O;
+  V acc[P][CV];
+#pragma GCC unroll 32
+  for (int m = 0; m < P; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV; ++v) acc[m][v] = V{};
+  for (int64_t k = k0; k < k1; ++k) {
+    const T* ak[P];
+#pragma GCC unroll 32
+    for (int m = 0; m < P; ++m) ak[m] = a[m] + g.off[k];
+    const T* w = g.w + (c0 * g.taps + k * CV * L) * O;  // chunk c0 / (CV * L), tap k
+    for (int64_t o = 0; o < O; ++o, w += CV * L) {
+      V wv[CV];
+#pragma GCC unroll 4
+      for (int v = 0; v < CV; ++v) wv[v] = S::load(w + v * L);
+#pragma GCC unroll 32
+      for (int m = 0; m < P; ++m) {
+        const V av = S::broadcast(ak[m] + o);
+#pragma GCC unroll 4
+        for (int v = 0; v < CV; ++v) acc[m][v] += av * wv[v];
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int m = 0; m < P; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV; ++v) __builtin_memcpy(out[m] + c0 + v * L, &acc[m][v], sizeof(V));
+}
+
+template <typename T, int Bytes, int CV, int P>
+static void crown_conv_wide_block_p(const CrownConvRow<T>& g, const T* const* a, int64_t k0, int64_t k1,
+                                    T* const* out, int64_t c0, int p) {
+  if constexpr (P > 1) {
+    if (p < P) return crown_conv_wide_block_p<T, Bytes, CV, P - 1>(g, a, k0, k1, out, c0, p);
+  }
+  crown_conv_wide_block<T, Bytes, P, CV>(g, a, k0, k1, out, c0);
+}
+
+// The wide form over output rows [y0, y1): per phase pair, its outputs in
+// row-major order, in blocks of up to Pmax that may span rows (a block inside
+// one row would hold only 7 outputs of a 14-wide stride-2 layer: too few
+// independent accumulator chains to hide the FMA latency, 35 against 53 G
+// multiply-adds/s), each block over every chunk of channels in turn (its A
+// values are then reused from L1; chunks outermost measured the same).
+template <typename T, int Bytes, int CV>
+static void crown_conv_wide_rows_cv(const CrownConvRow<T>& g, int64_t y0, int64_t y1) {
+  constexpr int L = Simd<T, Bytes>::L;
+  constexpr int Pmax = MIXTRAIN_CROWN_CONV_ACC / CV;
+  for (int64_t ry = 0; ry < g.sh; ++ry)
+    for (int64_t rx = 0; rx < g.sw; ++rx) {
+      // The phase's first output row and column: the smallest y >= y0 with (y + ph) % sh == ry, and so on.
+      const int64_t ya = y0 + ((ry - (y0 + g.ph)) % g.sh + g.sh) % g.sh;
+      const int64_t xa = ((rx - g.pw) % g.sw + g.sw) % g.sw;
+      if (ya >= y1 || xa >= g.width) continue;
+      const int64_t rows = (y1 - ya + g.sh - 1) / g.sh, cols = (g.width - xa + g.sw - 1) / g.sw;
+      const int64_t count = rows * cols, pair = ry * g.sw + rx, k0 = g.first[pair], k1 = g.first[pair + 1];
+      const int64_t blocks = (count + Pmax - 1) / Pmax;
+      for (int64_t b = 0, m = 0; b < blocks; ++b) {
+        const int p = int((count - m) / (blocks - b));  // equal shares, the larger ones last
+        const T* a[Pmax];
+        T* out[Pmax];
+        for (int i = 0; i < p; ++i) {
+          const int64_t y = ya + (m + i) / cols * g.sh, x = xa + (m + i) % cols * g.sw;
+          a[i] = g.a + (((y + g.ph) / g.sh + g.top) * g.wp + (x + g.pw) / g.sw + g.left) * g.op;
+          out[i] = g.out + (y * g.width + x) * g.C;
+        }
+        for (int64_t c0 = 0; c0 < g.C; c0 += CV * L)
+          crown_conv_wide_block_p<T, Bytes, CV, Pmax>(g, a, k0, k1, out, c0, p);
+        m += p;
+      }
+    }
+}
+
+// The chunk width g.cw the host packed the weights in: two vectors or one.
+template <typename T, int Bytes>
+static void crown_conv_wide_rows(const CrownConvRow<T>& g, int64_t y0, int64_t y1) {
+  if (g.cw == 2 * Simd<T, Bytes>::L) crown_conv_wide_rows_cv<T, Bytes, 2>(g, y0, y1);
+  else crown_conv_wide_rows_cv<T, Bytes, 1>(g, y0, y1);
+}
+
+// Output rows [y0, y1) of one sample row, every channel (in groups of 3, or
+// of 2 vectors in the wide form).
 template <typename T, int Bytes>
 void crown_conv_rows(const CrownConvRow<T>& g, int64_t y0, int64_t y1) {
+  if (g.wide) return crown_conv_wide_rows<T, Bytes>(g, y0, y1);
   for (int64_t y = y0; y < y1; ++y)
     for (int64_t c0 = 0; c0 < g.C; c0 += 3) {
       const int64_t cb = g.C - c0 < 3 ? g.C - c0 : 3;

@@ -75,6 +75,14 @@ struct CrownConvRow {
   const int64_t* first;
   const int64_t* off;
   const T* w;
+  // The wide form (in_channels a multiple of 16, crown_conv_output_format):
+  // out is [height, width, C] (channels-last), op is A's O channels unpadded,
+  // entry k (of `taps` in all) is one tap at a + base + off[k], and the
+  // weights come in chunks of cw output channels (two SIMD vectors, or one):
+  // channel c0 + c of chunk c0 / cw, A channel o, at w[((c0 / cw * taps + k)
+  // * O + o) * cw + c] = w[(c0 * taps + k * cw) * O + o * cw + c].
+  bool wide = false;
+  int64_t O = 0, taps = 0, cw = 0;
 };
 
 // The CPU kernels of one instruction set (interval_gemm_simd.h defines one

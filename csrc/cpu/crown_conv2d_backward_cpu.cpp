@@ -3,9 +3,12 @@
 // bias term sum_{o,i,j} A[n, o, i, j] * bias[o].
 //
 // The SIMD kernel (common/crown_conv_simd.h) is output-stationary over a
-// channels-last A; this file lists the taps of each phase and packs the
-// weights in their order (once per call), pads each row of A with zeros
-// (CrownConvRow says why) and runs the sample rows in parallel.
+// channels-last A, in two forms: narrow (vectorized along A's channels, for
+// the first layer's few input channels; contiguous output) and wide (along
+// the output's channels, when they are a multiple of 16; channels-last
+// output, crown_conv_output_format). This file lists the taps of each phase
+// and packs the weights in the form's order (once per call), pads each row of
+// A with zeros (CrownConvRow says why) and runs the sample rows in parallel.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -55,7 +58,8 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
   const ConvGeometry g = check_crown_conv_args(A, weight, bias, stride, padding, dilation, input_size);
   const int64_t N = g.batch, O = g.out_channels, C = g.channels, h = g.height, w = g.width;
   const int64_t OH = g.out_h, OW = g.out_w;
-  at::Tensor out = at::empty({N, C, h, w}, A.options());
+  const bool wide = crown_conv_output_format(C) == at::MemoryFormat::ChannelsLast;
+  at::Tensor out = at::empty({N, C, h, w}, A.options().memory_format(crown_conv_output_format(C)));
   at::Tensor bias_term = at::zeros({N}, A.options());
   if (N == 0) return {out, bias_term};
   // The engine hands A channels-last (oneDNN's transposed convolutions leave
@@ -66,24 +70,42 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
   const AxisPhases ys = axis_phases(h, OH, g.kh, g.stride[0], g.padding[0], g.dilation[0]);
   const AxisPhases xs = axis_phases(w, OW, g.kw, g.stride[1], g.padding[1], g.dilation[1]);
   const int64_t lanes = interval_simd_lanes(a.scalar_type() == at::kDouble);
-  const int64_t op = (O + lanes - 1) / lanes * lanes, wp = xs.extent, row = O * OH * OW;
+  // The narrow form pads A's channels to whole vectors; the wide one broadcasts them one by one.
+  const int64_t op = wide ? O : (O + lanes - 1) / lanes * lanes, wp = xs.extent, row = O * OH * OW;
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "crown_conv2d_backward_cpu", [&] {
     // Entries (tap, vector of channels) per phase pair, and the weights packed in their order.
     std::vector<int64_t> first{0}, off;
+    std::vector<std::pair<int64_t, int64_t>> tap_uv;  // the wide form's taps (u, v), in entry order
     std::vector<scalar_t> packed;
     const scalar_t* W = wt.data_ptr<scalar_t>();  // [O, C, kh, kw]
     for (int64_t ry = 0; ry < g.stride[0]; ++ry)
       for (int64_t rx = 0; rx < g.stride[1]; ++rx) {
         for (const auto& [u, du] : ys.taps[ry])
-          for (const auto& [v, dv] : xs.taps[rx])
+          for (const auto& [v, dv] : xs.taps[rx]) {
+            if (wide) {  // one entry per tap, weights packed below
+              off.push_back(-(du * wp + dv) * op);
+              tap_uv.push_back({u, v});
+              continue;
+            }
             for (int64_t o0 = 0; o0 < op; o0 += lanes) {
               off.push_back(-(du * wp + dv) * op + o0);
               for (int64_t c = 0; c < C; ++c)
                 for (int64_t o = o0; o < o0 + lanes; ++o)
                   packed.push_back(o < O ? W[((o * C + c) * g.kh + u) * g.kw + v] : scalar_t(0));
             }
+          }
         first.push_back(int64_t(off.size()));
       }
+    // The wide form's weights, chunk-major (CrownConvRow::w): a block's loads
+    // stream through one chunk's taps x O x cw, which stays in L1.
+    const int64_t cw = C % (2 * lanes) == 0 ? 2 * lanes : lanes;
+    if (wide) {
+      packed.reserve(C * tap_uv.size() * O);
+      for (int64_t c0 = 0; c0 < C; c0 += cw)
+        for (const auto& [u, v] : tap_uv)
+          for (int64_t o = 0; o < O; ++o)
+            for (int64_t c = c0; c < c0 + cw; ++c) packed.push_back(W[((o * C + c) * g.kh + u) * g.kw + v]);
+    }
     CrownConvRow<scalar_t> k;
     k.op = op;
     k.wp = wp;
@@ -99,6 +121,10 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
     k.first = first.data();
     k.off = off.data();
     k.w = packed.data();
+    k.wide = wide;
+    k.O = O;
+    k.taps = int64_t(tap_uv.size());
+    k.cw = cw;
     const scalar_t* ap = a.data_ptr<scalar_t>();
     scalar_t* outp = out.data_ptr<scalar_t>();
     const scalar_t* bp = b.defined() ? b.data_ptr<scalar_t>() : nullptr;

@@ -20,7 +20,8 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cuda(const at::Tensor& 
                                                               at::IntArrayRef input_size) {
   const ConvGeometry g = check_crown_conv_args(A, weight, bias, stride, padding, dilation, input_size);
   if (g.batch == 0)
-    return {at::empty({0, g.channels, g.height, g.width}, A.options()), at::zeros({0}, A.options())};
+    return {at::empty({0, g.channels, g.height, g.width}, A.options().memory_format(crown_conv_output_format(g.channels))),
+            at::zeros({0}, A.options())};
   // output_padding: the input rows/columns a strided convolution never reads.
   const std::array<int64_t, 2> output_padding{
       g.height - ((g.out_h - 1) * g.stride[0] - 2 * g.padding[0] + g.dilation[0] * (g.kh - 1) + 1),
@@ -29,7 +30,7 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cuda(const at::Tensor& 
   at::Tensor out = at::_convolution(A, weight, c10::nullopt, stride, padding, dilation, /*transposed=*/true,
                                     output_padding, 1, ctx.benchmarkCuDNN(), ctx.deterministicCuDNN(),
                                     ctx.userEnabledCuDNN(), /*allow_tf32=*/false)
-                       .contiguous();
+                       .contiguous(crown_conv_output_format(g.channels));
   at::Tensor bias_term = bias.has_value() ? (A.sum({2, 3}) * *bias).sum(1) : at::zeros({g.batch}, A.options());
   return {out, bias_term};
 }

@@ -12,16 +12,31 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _crown_conv_kernel_pays(A, weight):
-    """Whether a convolution's CROWN backward step runs crown_conv2d_backward's
-    kernel rather than oneDNN's transposed convolution (layers/conv.py). On a
-    2-core AMD EPYC (Zen 3, AVX2), 288 rows of a channels-last A (CROWN-IBP at
-    16 points on MNIST-large), 32 -> C channels at 28x28, kernel against
-    oneDNN, both with the bias term: 3x3 s1 C = 1: 3.7 against 13.7 ms, 2: 6.3
-    / 14.8, 3: 5.2 / 10.5, 4: 6.1 / 9.7, 6: 7.9 / 11.7, 8: 10.3 / 10.2, 16: 21 /
-    15; 4x4 s2 C = 1: 1.5 / 10.8, 4: 2.8 / 7.8, 8: 7.5 / 7.1. So up to 4 input
-    channels (the first layers of image networks). CUDA: cuDNN either way."""
-    return A.device.type == "cpu" and weight.shape[1] <= 4
+def _crown_conv_kernel_pays(A, conv):
+    """Whether a convolution's (an nn.Conv2d, groups 1) CROWN backward step runs
+    crown_conv2d_backward's kernel rather than oneDNN's transposed convolution
+    (layers/conv.py). Measured on a 2-core AMD EPYC (Zen 3, AVX2), kernel
+    against oneDNN on a channels-last A, both with the bias term:
+
+    - Few input channels (the kernel's narrow form). 288 rows (CROWN-IBP at 16
+      points on MNIST-large), 32 -> C channels at 28x28: 3x3 s1 C = 1: 3.7
+      against 13.7 ms, 2: 6.3 / 14.8, 3: 5.2 / 10.5, 4: 6.1 / 9.7, 6: 7.9 /
+      11.7, 8: 10.3 / 10.2, 16: 21 / 15; 4x4 s2 C = 1: 1.5 / 10.8, 4: 2.8 /
+      7.8, 8: 7.5 / 7.1. So up to 4 input channels.
+    - Input channels a multiple of 16 (the wide form), medians of 11
+      alternating calls (session 15): strided convolutions with a kernel
+      larger than 1 gain, 4x4 s2 at 288 rows 16->32 from 14x14 1.69x, 32->32
+      from 28x28 1.20x, 32->64 from 14x14 1.23x; 3x3 s2 1.07-1.26x at 288 rows
+      and 1.11-1.77x at 144 (16..128 channels). Stride 1 is a draw (3x3:
+      0.81-1.09x over three runs), and 1x1 stride 2, a copy more than a
+      product, 0.87-1.48x. Those stay with oneDNN.
+
+    CUDA: cuDNN either way."""
+    if A.device.type != "cpu":
+        return False
+    c = conv.weight.shape[1]
+    wide = c % 16 == 0 and max(conv.stride) > 1 and max(conv.kernel_size) > 1
+    return c <= 4 or wide
 
 
 fused = types.SimpleNamespace(
@@ -50,7 +65,7 @@ reference = types.SimpleNamespace(
     symbolic_relu=_ref.symbolic_relu,
     crown_relu_backward=_ref.crown_relu_backward,
     # The reference engine keeps the transposed convolution of layers/conv.py (no crown_conv2d_backward).
-    crown_conv_kernel_pays=lambda A, weight: False,
+    crown_conv_kernel_pays=lambda A, conv: False,
     generator_radius=_ref.generator_radius,
 )
 

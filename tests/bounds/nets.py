@@ -50,8 +50,16 @@ def bn_net():
                          nn.Linear(4 * 8 * 8, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 5))
 
 
-NETS = {"mlp": mlp, "conv": conv_net, "residual": residual_net, "batchnorm": bn_net}
-INPUT_SHAPE = {"mlp": (1, 4, 4), "conv": (1, 8, 8), "residual": (1, 8, 8), "batchnorm": (1, 8, 8)}
+def strided_net():
+    """16-channel strided convolutions (4x4 s2, and 3x3 s2 in a residual block),
+    whose CROWN step runs crown_conv2d_backward's wide form on the CPU."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 4, 2, 1), nn.ReLU(),
+                         Residual(16, 32, 2), nn.Flatten(), nn.Linear(32 * 2 * 2, 5))
+
+
+NETS = {"mlp": mlp, "conv": conv_net, "residual": residual_net, "batchnorm": bn_net, "strided": strided_net}
+INPUT_SHAPE = {"mlp": (1, 4, 4), "conv": (1, 8, 8), "residual": (1, 8, 8), "batchnorm": (1, 8, 8),
+               "strided": (1, 8, 8)}
 
 
 def make(name, seed=0, dtype=torch.float64):

@@ -286,13 +286,14 @@ def test_stacked_backward_pass_equals_two_passes(method, spec):
     assert (stacked[1] - stacked[0]).min() > 1e-4
 
 
-@pytest.mark.parametrize("name", ["conv", "residual", "batchnorm"])
+@pytest.mark.parametrize("name", ["conv", "residual", "batchnorm", "strided"])
 def test_crown_backward_runs_channels_last_on_the_cpu(name):
     """On the CPU a transposed convolution turns A channels-last (oneDNN's
     native layout) and ReLU.backward keeps it so (layers/conv.py, relu.py).
     Each step on a channels-last A equals the same step computed on a
     contiguous NCHW A, and leaves A channels-last, but for the convolutions
-    onto few channels, whose kernel takes either layout and returns NCHW."""
+    onto few channels, whose kernel takes either layout and returns NCHW.
+    (16-channel strided layers run the kernel's wide form, channels-last too.)"""
     import torch.nn.functional as F
 
     from mixtrain_cuda.bounds import _ops
@@ -305,6 +306,7 @@ def test_crown_backward_runs_channels_last_on_the_cpu(name):
     bm = BoundedModule(model)
     gen = torch.Generator().manual_seed(0)
     checked = {Conv2d: 0, ReLU: 0}
+    wide_kernel_steps = 0
     with torch.no_grad():
         bm.compute_bounds(x, 0.05, "crown-ibp")  # records the layers' shapes
         bm._ibp_pass(InputSet(x, 0.05, math.inf, 0.0, 1.0))  # sets the ReLUs' pre_box, as in a CROWN-IBP pass
@@ -330,14 +332,17 @@ def test_crown_backward_runs_channels_last_on_the_cpu(name):
                         (want,) = torch.autograd.grad(y, z, A.reshape(y.shape))
                     want = want.reshape(3, 5, c, h, w)
                 torch.testing.assert_close(got, want)
-                # crown_conv2d_backward's kernel (few input channels: a first layer) returns NCHW.
-                kernel = isinstance(layer, Conv2d) and bm.ops.crown_conv_kernel_pays(A_in, layer.module.weight)
-                if kernel:
+                # crown_conv2d_backward's kernel returns NCHW for few input channels (a first layer).
+                kernel = isinstance(layer, Conv2d) and bm.ops.crown_conv_kernel_pays(A_in, layer.module)
+                if kernel and layer.module.in_channels % 16:
                     assert got.is_contiguous()
                 elif isinstance(layer, Conv2d) or A_in is A_cl:
                     assert got.permute(0, 1, 3, 4, 2).is_contiguous(), "A left channels-last layout"
+                wide_kernel_steps += int(kernel and layer.module.in_channels % 16 == 0)
             checked[type(layer)] += 1
     assert checked[Conv2d] and checked[ReLU]
+    # "strided": its 16-channel strided layers take the kernel's wide form (channels-last output).
+    assert (wide_kernel_steps > 0) == (name == "strided")
 
 
 @pytest.mark.parametrize("method", ["ibp", "symbolic", "crown-ibp", "crown"])

@@ -92,7 +92,8 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
     if op == "crown_conv2d_backward":
         # (A [N, O, OH, OW], weight, bias) with the conv arguments and the layer's input size; odd
         # channel counts (SIMD tails), strided layers whose input has rows a convolution never
-        # reads, 1..4 input channels (the kernel groups them by 3).
+        # reads, 1..4 input channels (the kernel groups them by 3), and 16 / 48 input channels
+        # (the kernel's wide form, channels-last output; 48 leaves a one-vector chunk on AVX-512).
         def conv_case(N, O, C, kh, kw, input_size, bias=True, **conv):
             from mixtrain_cuda.ops._conv_args import conv_out_hw, pair
             weight = t(O, C, kh, kw)
@@ -101,7 +102,9 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
             return (t(N, O, oh, ow), weight, t(O) if bias else None), dict(conv, input_size=input_size)
         return [conv_case(3, 5, 1, 4, 4, (9, 8), stride=2, padding=1),
                 conv_case(2, 11, 3, 3, 2, (7, 9), bias=False, stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
-                conv_case(4, 9, 4, 3, 3, (6, 5))]
+                conv_case(4, 9, 4, 3, 3, (6, 5)),
+                conv_case(2, 7, 16, 4, 4, (9, 10), stride=2, padding=1),
+                conv_case(3, 5, 48, 3, 2, (7, 6), bias=False, stride=(2, 1), padding=(1, 0), dilation=(1, 2))]
     raise KeyError(op)
 
 

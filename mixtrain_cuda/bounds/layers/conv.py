@@ -33,8 +33,9 @@ class Conv2d(Layer):
         B, S = A.shape[:2]
         flat = A.reshape(B * S, *A.shape[2:])
         c, h, w = self.in_shapes[0]
-        if m.groups == 1 and ops.crown_conv_kernel_pays(flat, m.weight):
-            # Few input channels (a first layer): the fused op, bias term included (bounds/_ops.py says when).
+        if m.groups == 1 and ops.crown_conv_kernel_pays(flat, m):
+            # The fused op, bias term included, where it beats oneDNN (bounds/_ops.py says when: few input
+            # channels, or 16k of them in a strided layer, whose output it leaves channels-last).
             back, bias = ops.crown_conv2d_backward(flat, m.weight, m.bias, m.stride, m.padding, m.dilation, (h, w))
             return [back.reshape(B, S, c, h, w)], (bias.reshape(B, S) if m.bias is not None else None)
         # output_padding recovers the input rows/columns a strided conv never reads.
