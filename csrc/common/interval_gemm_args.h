@@ -33,7 +33,7 @@ namespace mixtrain {
 // row k is W^T then |W|^T, op = out channels rounded up to the SIMD width.
 template <typename T>
 struct IntervalDirectConv {
-  const T* x;             // [channels, hp, wp, 2] of one sample and group
+  const T* x;             // [hp, wp, channels, 2] of one sample, at its group's first channel
   const int64_t* off;     // [taps]
   int64_t taps, wp;
   const T* w;             // [taps, 2 * op]
@@ -47,6 +47,9 @@ struct IntervalDirectConv {
   // for a last odd one; ob1 = 0: up to op), so that small outputs can be
   // split between threads by channels rather than into short position spans.
   int64_t ob0 = 0, ob1 = 0;
+  // Elements from one input position to the next in x (2 * channels: x is
+  // channels-last, [hp, wp, channels, 2], center and radius interleaved).
+  int64_t ps = 2;
 };
 
 // One sample row of CROWN's backward step through a convolution: the

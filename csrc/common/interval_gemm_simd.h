@@ -167,7 +167,7 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t j0, int64_t t0,
   const T* xq[P];
   for (int q = 0; q < P; ++q) {
     const int64_t oh = (j0 + t0 + q) / d.out_w, ow = (j0 + t0 + q) % d.out_w;
-    xq[q] = d.x + 2 * (oh * d.sh * d.wp + ow * d.sw);
+    xq[q] = d.x + d.ps * (oh * d.sh * d.wp + ow * d.sw);
   }
   V ac[P][OV], ar[P][OV];
   for (int v = 0; v < OV; ++v) {
@@ -228,8 +228,8 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
 // 4 x 2 x 2 (center, radius) = 16 accumulators fit AVX2's 16 registers; the
 // AVX-512 variant (32 registers) defines larger blocks before including this.
 #ifndef MIXTRAIN_DIRECT_P2
-#define MIXTRAIN_DIRECT_P2 4
-#define MIXTRAIN_DIRECT_P1 8
+#define MIXTRAIN_DIRECT_P2 0
+#define MIXTRAIN_DIRECT_P1 6
 #endif
 // Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
 // output, every channel, into tile_c / tile_r ([positions, op]). (Passes over
@@ -240,7 +240,9 @@ void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64
   constexpr int L = Simd<T, Bytes>::L;
   const int64_t end = d.ob1 ? d.ob1 : d.op;
   int64_t ob = d.ob0;
+#if MIXTRAIN_DIRECT_P2 > 0
   for (; ob + 2 * L <= end; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
+#endif
   for (; ob < end; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
 }
 

@@ -104,34 +104,36 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t hp = g.height + 2 * g.padding[0], wp = g.width + 2 * g.padding[1];
 
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
-    // The input once more, zero-padded with center and radius interleaved
-    // ([n, c, h, w, 2]): the padding copy the kernel needed anyway, now also
-    // the layout that lets one address serve both products. Any input strides.
-    at::Tensor xt = at::empty({g.batch * g.channels * hp * wp * 2}, center.options());
+    // The input once more, zero-padded, channels-last, with center and radius
+    // interleaved ([n, hp, wp, c, 2]): the padding copy the kernel needed
+    // anyway, now also the layout that lets one address serve both products
+    // and a tap's channels follow each other in memory. (Channel planes, the
+    // layout before, sent every tap of a block to a new cache line: about 30
+    // G multiply-adds/s on a 2-core AVX2 machine.) Any input strides.
+    const int64_t C = g.channels;
+    at::Tensor xt = at::empty({g.batch * hp * wp * C * 2}, center.options());
     scalar_t* x = xt.data_ptr<scalar_t>();
     const scalar_t* cp = center.data_ptr<scalar_t>();
     const scalar_t* rp = radius.data_ptr<scalar_t>();
     const int64_t cs[4] = {center.stride(0), center.stride(1), center.stride(2), center.stride(3)};
     const int64_t rs[4] = {radius.stride(0), radius.stride(1), radius.stride(2), radius.stride(3)};
-    at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t p0, int64_t p1) {
+    at::parallel_for(0, g.batch * hp, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
-        const int64_t n = p / g.channels, ch = p % g.channels;
-        scalar_t* dst = x + p * hp * wp * 2;
-        for (int64_t h = 0; h < hp; ++h) {
-          scalar_t* drow = dst + h * wp * 2;
-          const int64_t ih = h - g.padding[0];
-          if (ih < 0 || ih >= g.height) {
-            std::fill(drow, drow + wp * 2, scalar_t(0));
-            continue;
-          }
+        const int64_t n = p / hp, h = p % hp, ih = h - g.padding[0];
+        scalar_t* drow = x + p * wp * C * 2;
+        if (ih < 0 || ih >= g.height) {
+          std::fill(drow, drow + wp * C * 2, scalar_t(0));
+          continue;
+        }
+        std::fill(drow, drow + g.padding[1] * C * 2, scalar_t(0));
+        std::fill(drow + (g.padding[1] + g.width) * C * 2, drow + wp * C * 2, scalar_t(0));
+        scalar_t* din = drow + g.padding[1] * C * 2;
+        for (int64_t ch = 0; ch < C; ++ch) {
           const scalar_t* crow = cp + n * cs[0] + ch * cs[1] + ih * cs[2];
           const scalar_t* rrow = rp + n * rs[0] + ch * rs[1] + ih * rs[2];
-          std::fill(drow, drow + 2 * g.padding[1], scalar_t(0));
-          std::fill(drow + 2 * (g.padding[1] + g.width), drow + 2 * wp, scalar_t(0));
-          scalar_t* din = drow + 2 * g.padding[1];
           for (int64_t iw = 0; iw < g.width; ++iw) {
-            din[2 * iw] = crow[iw * cs[3]];
-            din[2 * iw + 1] = rrow[iw * rs[3]];
+            din[(iw * C + ch) * 2] = crow[iw * cs[3]];
+            din[(iw * C + ch) * 2 + 1] = rrow[iw * rs[3]];
           }
         }
       }
@@ -148,11 +150,13 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     scalar_t* wk = wk_t.data_ptr<scalar_t>();
     std::vector<scalar_t> bp(g.groups * op, 0);
     std::vector<int64_t> off(Kg);
+    // Taps in (i, j, channel) order, the order of x.
     const scalar_t* wsrc = w.data_ptr<scalar_t>();
     for (int64_t gi = 0; gi < g.groups; ++gi)
       for (int64_t k = 0; k < Kg; ++k) {
+        const int64_t ij = k / cin_g, ch = k % cin_g;
         scalar_t* dst = wk + (gi * Kg + k) * 2 * op;
-        const scalar_t* src = wsrc + gi * Og * Kg + k;
+        const scalar_t* src = wsrc + gi * Og * Kg + ch * kh * kw + ij;
         for (int64_t o = 0; o < Og; ++o) {
           const scalar_t v = src[o * Kg];
           dst[o] = v;
@@ -162,10 +166,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     if (b.defined())
       for (int64_t gi = 0; gi < g.groups; ++gi)
         for (int64_t o = 0; o < Og; ++o) bp[gi * op + o] = b.data_ptr<scalar_t>()[gi * Og + o];
-    for (int64_t ch = 0; ch < cin_g; ++ch)
-      for (int64_t i = 0; i < kh; ++i)
-        for (int64_t j = 0; j < kw; ++j)
-          off[(ch * kh + i) * kw + j] = 2 * (ch * hp * wp + i * g.dilation[0] * wp + j * g.dilation[1]);
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j)
+        for (int64_t ch = 0; ch < cin_g; ++ch)
+          off[(i * kw + j) * cin_g + ch] = 2 * ((i * g.dilation[0] * wp + j * g.dilation[1]) * C + ch);
     // One task per (sample, group, span of at most S = 96 output positions,
     // channel half),
     // the output flattened to [out_h * out_w] so that register blocks run
@@ -197,9 +201,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         const int64_t n = t / (g.groups * per), gi = (t / per) % g.groups;
         const int64_t j0 = (t % per) * S, cnt = std::min(S, positions - j0);
         const int64_t ob0 = part == 0 ? 0 : half, ob1 = csplit == 1 || part == 1 ? op : half;
-        IntervalDirectConv<scalar_t> d{x + (n * g.channels + gi * cin_g) * hp * wp * 2, off.data(), Kg, wp,
+        IntervalDirectConv<scalar_t> d{x + (n * hp * wp * C + gi * cin_g) * 2, off.data(), Kg, wp,
                                        wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op : nullptr,
                                        op, g.stride[0], g.stride[1], g.out_w, tc.data(), tr.data(), ob0, ob1};
+        d.ps = 2 * C;
         interval_direct_conv_span(d, j0, cnt);
         // The tile is [position, channel]; the output NCHW, where the
         // flattened position j of channel o is at o * L + j.
