@@ -225,10 +225,14 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
 }
 
 // Positions per register block for 2-vector and 1-vector channel blocks:
-// 4 x 2 x 2 (center, radius) = 16 accumulators fit AVX2's 16 registers; the
-// AVX-512 variant (32 registers) defines larger blocks before including this.
+// 3 x 2 x 2 (center, radius) = 12 accumulators, plus the two broadcasts, in
+// AVX2's 16 registers (the weight vectors come as the FMAs' memory operands);
+// 6 x 1 x 2 likewise. (4 x 2 x 2, before, kept two accumulators on the stack:
+// perf showed a store and a reload per tap. 3 x 2 against 6 x 1 alone: even
+// within this machine's noise, 2-core AMD EPYC, session 15.) The AVX-512
+// variant (32 registers) defines larger blocks before including this.
 #ifndef MIXTRAIN_DIRECT_P2
-#define MIXTRAIN_DIRECT_P2 0
+#define MIXTRAIN_DIRECT_P2 3
 #define MIXTRAIN_DIRECT_P1 6
 #endif
 // Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
