@@ -61,7 +61,19 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // from 6.5M MACs on oneDNN won all but two cases within 4% (1.05-2.3x),
     // including the one-to-three-channel stems (MNIST-large conv1 at B = 50:
     // 1.99x) that the AVX-512 rule keeps direct at any size.
-    return macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64);
+    //
+    // After the channels-last input (session 15,
+    // results/cpu-2core-avx2-conv-paths-channels-last-2026-11-23.json) the
+    // direct kernel also beat oneDNN on 16-32 input channels and at most 64
+    // output ones up to 20M MACs: 16->16 3x3 at B = 8 (19M) 0.80x of its time,
+    // 16->32 and 32->64 3x3 s2 (9.4M) 0.80x and 0.72x, 32->32 3x3 at B = 1
+    // 0.70x, 16->32 4x4 s2 at B = 50 (20M) 0.82x; from 25M on (32->32 4x4 s2
+    // at B = 8, 32->64 3x3) the two were even or oneDNN won. Not 1x1 ones:
+    // 16->32 1x1 s2 at B = 50 (6.6M) took 3.7 ms direct against 0.95.
+    const bool mid =
+        kernel_area > 1 && in_channels_per_group >= 16 && in_channels_per_group <= 32 && out_channels <= 64;
+    return (macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64)) ||
+           (mid && macs <= (int64_t(21) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
