@@ -22,27 +22,28 @@ struct IntervalGemm {
 
 namespace mixtrain {
 
-// The convolution form of the fused interval product: a direct convolution of
-// one output row, output channels in SIMD lanes (no im2col).
-//   tile_c[ow, o] = bias[o] + sum_k w[k, o]      * x[off[k] + 2 * ((oh*sh) * wp + ow*sw)]
-//   tile_r[ow, o] =           sum_k w[k, op + o] * x[off[k] + 2 * ((oh*sh) * wp + ow*sw) + 1]
-// k runs over the taps (c, i, j) of one group, off[k] = 2 * (c*hp*wp + i*dh*wp
-// + j*dw) is the tap's offset in x, and x holds center and radius interleaved
-// ([c, h, w, {center, radius}], zero-padded), so one address serves both and
-// the kernel is a single flat loop over k whatever the geometry. Each weight
-// row k is W^T then |W|^T, op = out channels rounded up to the SIMD width.
+// The convolution form of the fused interval product: a direct convolution,
+// output channels in SIMD lanes (no im2col), center and radius paired:
+//   tile[j, 2o]     = bias[o] + sum_k w[k, 2o]     * x[off[k] + ps * base(j)]
+//   tile[j, 2o + 1] =           sum_k w[k, 2o + 1] * x[off[k] + ps * base(j) + 1]
+// with w[k, 2o] = W[o, tap k] and w[k, 2o + 1] = |W[o, tap k]|, base(j) = (oh
+// * sh) * wp + ow * sw the input position of output position j. k runs over
+// the taps (i, j, c) of one group, off[k] = 2 * ((i*dh*wp + j*dw) * C + c) is
+// the tap's offset in x, and x holds center and radius interleaved
+// ([h, w, c, {center, radius}], zero-padded), so one 2-element broadcast
+// serves both products and the kernel is a single flat loop over k whatever
+// the geometry. op = out channels rounded up to the SIMD width.
 template <typename T>
 struct IntervalDirectConv {
   const T* x;             // [hp, wp, channels, 2] of one sample, at its group's first channel
   const int64_t* off;     // [taps]
   int64_t taps, wp;
-  const T* w;             // [taps, 2 * op]
-  const T* bias;          // [op] (zero-padded) or nullptr
+  const T* w;             // [taps, op, 2]: (W, |W|) per channel
+  const T* bias;          // [op, 2]: (bias, 0) per channel (zero-padded), or nullptr
   int64_t op;
   int64_t sh, sw;
   int64_t out_w;
-  T* tile_c;              // [positions, op]
-  T* tile_r;
+  T* tile;                // [positions, op, 2]: (center, radius) per channel
   // The channels to compute, [ob0, ob1) (multiples of two SIMD vectors but
   // for a last odd one; ob1 = 0: up to op), so that small outputs can be
   // split between threads by channels rather than into short position spans.

@@ -55,6 +55,34 @@ struct Simd {
   static V splat(T x, std::integer_sequence<int, I...>) {
     return V{((void)I, x)...};
   }
+  // (p[0], p[1]) repeated across the vector: one 2-element broadcast (AVX2
+  // float: vbroadcastsd, a single load uop).
+  // Floats: the pair as one 64-bit integer splat (a shuffle of an 8-byte
+  // vector compiled to a store, a reload and a vpermd per broadcast).
+  static V broadcast_pair(const T* p) {
+    if constexpr (sizeof(T) == 4) {
+      typedef uint64_t Q __attribute__((vector_size(Bytes)));
+      uint64_t bits;
+      __builtin_memcpy(&bits, p, sizeof(bits));
+      const Q q = splat_q<Q>(bits, std::make_integer_sequence<int, Bytes / 8>{});
+      V v;
+      __builtin_memcpy(&v, &q, sizeof(V));
+      return v;
+    } else {
+      typedef T H __attribute__((vector_size(2 * sizeof(T))));
+      H h;
+      __builtin_memcpy(&h, p, sizeof(H));
+      return pair_splat(h, std::make_integer_sequence<int, L>{});
+    }
+  }
+  template <typename Q, int... I>
+  static Q splat_q(uint64_t x, std::integer_sequence<int, I...>) {
+    return Q{((void)I, x)...};
+  }
+  template <typename H, int... I>
+  static V pair_splat(H h, std::integer_sequence<int, I...>) {
+    return __builtin_shufflevector(h, h, (I % 2)...);
+  }
   static T sum(V v) {
     T s = T(0);
     for (int i = 0; i < L; ++i) s += v[i];
@@ -148,59 +176,57 @@ void interval_gemm_cols(const IntervalGemm<T>& g, int64_t n_begin, int64_t n_end
 }
 
 // ---- Convolution form (see IntervalDirectConv): output channels in lanes,
-// a block of P positions x OV vectors of channels. Per tap, OV weight and OV
-// |weight| vectors are loaded once and reused by P positions; each input
-// value is broadcast once, from the position's base address plus the tap's
-// offset. One flat loop over the taps: the nested channel/row/column loops of
-// a textbook direct convolution cost as much as the FMAs at kw = 3 or 4. The
-// positions are the output's, flattened to [out_h * out_w], so a block may
-// span two rows: MNIST-large's 13-wide rows as blocks of 6 + 4 + 3 ran the
-// small blocks at a third fewer FMAs per cycle (perf), and flattening took
-// the kernel from 0.93x to 1.3x oneDNN there (B = 8; see the caller).
+// center and radius paired in adjacent lanes, a block of P positions x OV
+// vectors (OV * L / 2 channels). Per tap, OV vectors of (W, |W|) pairs are
+// loaded once and reused by P positions; each position's (center, radius)
+// pair is broadcast once, from its base address plus the tap's offset, and
+// feeds OV FMAs that compute both products. (Center and radius broadcast
+// separately, against W and |W| vectors, cost two broadcasts per position
+// for the same FMAs: 1.2-1.5 loads per FMA on AVX2, which with its 16
+// registers allowed only 3 x 2 or 6 x 1 blocks.) One flat loop over the taps:
+// the nested channel/row/column loops of a textbook direct convolution cost
+// as much as the FMAs at kw = 3 or 4. The positions are the output's,
+// flattened to [out_h * out_w], so a block may span two rows: MNIST-large's
+// 13-wide rows as blocks of 6 + 4 + 3 ran the small blocks at a third fewer
+// FMAs per cycle (perf), and flattening took the kernel from 0.93x to 1.3x
+// oneDNN there (B = 8; see the caller). ob: the block's first element of the
+// paired channel axis (2 * channel).
 template <typename T, int Bytes, int P, int OV>
 static void direct_block(const IntervalDirectConv<T>& d, int64_t j0, int64_t t0, int64_t ob) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::L;
-  T* tc = d.tile_c + t0 * d.op + ob;
-  T* tr = d.tile_r + t0 * d.op + ob;
+  const int64_t row = 2 * d.op;
+  T* tile = d.tile + t0 * row + ob;
   const T* xq[P];
   for (int q = 0; q < P; ++q) {
     const int64_t oh = (j0 + t0 + q) / d.out_w, ow = (j0 + t0 + q) % d.out_w;
     xq[q] = d.x + d.ps * (oh * d.sh * d.wp + ow * d.sw);
   }
-  V ac[P][OV], ar[P][OV];
+  V acc[P][OV];
+#pragma GCC unroll 32
   for (int v = 0; v < OV; ++v) {
-    const V b = d.bias ? S::load(d.bias + ob + v * L) : V{};  // bias is [op], vector-padded
-    for (int q = 0; q < P; ++q) {
-      ac[q][v] = b;
-      ar[q][v] = V{};
-    }
+    const V b = d.bias ? S::load(d.bias + ob + v * L) : V{};  // (bias, 0) pairs
+#pragma GCC unroll 32
+    for (int q = 0; q < P; ++q) acc[q][v] = b;
   }
-  const int64_t row = 2 * d.op;
   const T* w = d.w + ob;
-  const T* a = w + d.op;
-  for (int64_t k = 0; k < d.taps; ++k, w += row, a += row) {
+  for (int64_t k = 0; k < d.taps; ++k, w += row) {
     const int64_t o = d.off[k];
-    V wv[OV], av[OV];
-    for (int v = 0; v < OV; ++v) {
-      wv[v] = S::load(w + v * L);
-      av[v] = S::load(a + v * L);
-    }
+    V wv[OV];
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) wv[v] = S::load(w + v * L);
+#pragma GCC unroll 32
     for (int q = 0; q < P; ++q) {
-      const V xcv = S::broadcast(xq[q] + o);
-      const V xrv = S::broadcast(xq[q] + o + 1);
-      for (int v = 0; v < OV; ++v) {
-        ac[q][v] += xcv * wv[v];
-        ar[q][v] += xrv * av[v];
-      }
+      const V xv = S::broadcast_pair(xq[q] + o);
+#pragma GCC unroll 4
+      for (int v = 0; v < OV; ++v) acc[q][v] += xv * wv[v];
     }
   }
+#pragma GCC unroll 32
   for (int q = 0; q < P; ++q)
-    for (int v = 0; v < OV; ++v) {
-      __builtin_memcpy(tc + q * d.op + v * L, &ac[q][v], sizeof(V));
-      __builtin_memcpy(tr + q * d.op + v * L, &ar[q][v], sizeof(V));
-    }
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) __builtin_memcpy(tile + q * row + v * L, &acc[q][v], sizeof(V));
 }
 
 template <typename T, int Bytes, int OV, int P>
@@ -224,29 +250,26 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
   }
 }
 
-// Positions per register block for 2-vector and 1-vector channel blocks:
-// 3 x 2 x 2 (center, radius) = 12 accumulators, plus the two broadcasts, in
-// AVX2's 16 registers (the weight vectors come as the FMAs' memory operands);
-// 6 x 1 x 2 likewise. (4 x 2 x 2, before, kept two accumulators on the stack:
-// perf showed a store and a reload per tap. 3 x 2 against 6 x 1 alone: even
-// within this machine's noise, 2-core AMD EPYC, session 15.) The AVX-512
-// variant (32 registers) defines larger blocks before including this.
+// Positions per register block for 2-vector and 1-vector blocks: 6 x 2
+// accumulators + 2 weight vectors + 1 broadcast fit AVX2's 16 registers (a
+// block that does not fit keeps accumulators on the stack: perf showed a
+// store and a reload per tap). The AVX-512 variant (32 registers) defines
+// larger blocks before including this.
 #ifndef MIXTRAIN_DIRECT_P2
-#define MIXTRAIN_DIRECT_P2 3
-#define MIXTRAIN_DIRECT_P1 6
+#define MIXTRAIN_DIRECT_P2 6
+#define MIXTRAIN_DIRECT_P1 12
 #endif
 // Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
-// output, every channel, into tile_c / tile_r ([positions, op]). (Passes over
+// output, every channel, into tile ([positions, op, 2]). (Passes over
 // chunks of taps small enough for L1 measured no faster: the weights come
 // from L2 fast enough for 24 FMAs per 4 weight vectors.)
 template <typename T, int Bytes>
 void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions) {
   constexpr int L = Simd<T, Bytes>::L;
-  const int64_t end = d.ob1 ? d.ob1 : d.op;
-  int64_t ob = d.ob0;
-#if MIXTRAIN_DIRECT_P2 > 0
+  // On the paired channel axis (2 per channel; op and ob0, ob1 are whole vectors of channels).
+  const int64_t end = 2 * (d.ob1 ? d.ob1 : d.op);
+  int64_t ob = 2 * d.ob0;
   for (; ob + 2 * L <= end; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
-#endif
   for (; ob < end; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
 }
 

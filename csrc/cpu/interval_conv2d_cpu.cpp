@@ -150,7 +150,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         }
       }
     });
-    // Per group, [taps, 2 * op]: W^T then |W|^T, channels padded to whole
+    // Per group, [taps, op, 2]: (W, |W|) per channel, channels padded to whole
     // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (Og + lanes - 1) / lanes * lanes;
@@ -160,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     at::Tensor wk_t = op > Og ? at::zeros({g.groups * Kg * 2 * op}, center.options())
                               : at::empty({g.groups * Kg * 2 * op}, center.options());
     scalar_t* wk = wk_t.data_ptr<scalar_t>();
-    std::vector<scalar_t> bp(g.groups * op, 0);
+    std::vector<scalar_t> bp(g.groups * op * 2, 0);  // (bias, 0) per channel
     std::vector<int64_t> off(Kg);
     // Taps in (i, j, channel) order, the order of x.
     const scalar_t* wsrc = w.data_ptr<scalar_t>();
@@ -171,13 +171,13 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         const scalar_t* src = wsrc + gi * Og * Kg + ch * kh * kw + ij;
         for (int64_t o = 0; o < Og; ++o) {
           const scalar_t v = src[o * Kg];
-          dst[o] = v;
-          dst[op + o] = v < 0 ? -v : v;
+          dst[2 * o] = v;
+          dst[2 * o + 1] = v < 0 ? -v : v;
         }
       }
     if (b.defined())
       for (int64_t gi = 0; gi < g.groups; ++gi)
-        for (int64_t o = 0; o < Og; ++o) bp[gi * op + o] = b.data_ptr<scalar_t>()[gi * Og + o];
+        for (int64_t o = 0; o < Og; ++o) bp[2 * (gi * op + o)] = b.data_ptr<scalar_t>()[gi * Og + o];
     for (int64_t i = 0; i < kh; ++i)
       for (int64_t j = 0; j < kw; ++j)
         for (int64_t ch = 0; ch < cin_g; ++ch)
@@ -207,25 +207,25 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     const int64_t S = std::min<int64_t>((positions + spans - 1) / spans, 96);
     const int64_t per = (positions + S - 1) / S;
     at::parallel_for(0, g.batch * g.groups * per * csplit, 1, [&](int64_t t0, int64_t t1) {
-      std::vector<scalar_t> tc(S * op), tr(S * op);
+      std::vector<scalar_t> tile(S * op * 2);
       for (int64_t tt = t0; tt < t1; ++tt) {
         const int64_t t = tt / csplit, part = tt % csplit;
         const int64_t n = t / (g.groups * per), gi = (t / per) % g.groups;
         const int64_t j0 = (t % per) * S, cnt = std::min(S, positions - j0);
         const int64_t ob0 = part == 0 ? 0 : half, ob1 = csplit == 1 || part == 1 ? op : half;
         IntervalDirectConv<scalar_t> d{x + (n * hp * wp * C + gi * cin_g) * 2, off.data(), Kg, wp,
-                                       wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op : nullptr,
-                                       op, g.stride[0], g.stride[1], g.out_w, tc.data(), tr.data(), ob0, ob1};
+                                       wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op * 2 : nullptr,
+                                       op, g.stride[0], g.stride[1], g.out_w, tile.data(), ob0, ob1};
         d.ps = 2 * C;
         interval_direct_conv_span(d, j0, cnt);
-        // The tile is [position, channel]; the output NCHW, where the
-        // flattened position j of channel o is at o * L + j.
+        // The tile is [position, channel, (center, radius)]; the output NCHW,
+        // where the flattened position j of channel o is at o * L + j.
         scalar_t* dc = oc.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
         scalar_t* dr = orad.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
         for (int64_t o = ob0; o < std::min(ob1, Og); ++o)
           for (int64_t j = 0; j < cnt; ++j) {
-            dc[o * L + j] = tc[j * op + o];
-            dr[o * L + j] = tr[j * op + o];
+            dc[o * L + j] = tile[(j * op + o) * 2];
+            dr[o * L + j] = tile[(j * op + o) * 2 + 1];
           }
       }
     });
