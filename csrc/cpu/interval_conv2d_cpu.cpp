@@ -70,10 +70,16 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // 0.70x, 16->32 4x4 s2 at B = 50 (20M) 0.82x; from 25M on (32->32 4x4 s2
     // at B = 8, 32->64 3x3) the two were even or oneDNN won. Not 1x1 ones:
     // 16->32 1x1 s2 at B = 50 (6.6M) took 3.7 ms direct against 0.95.
-    const bool mid =
-        kernel_area > 1 && in_channels_per_group >= 16 && in_channels_per_group <= 32 && out_channels <= 64;
+    //
+    // With center and radius paired in the lanes (session 15,
+    // results/cpu-2core-avx2-conv-paths-paired-2026-11-23.json, B = 8) the
+    // direct kernel beat oneDNN's pair on every layer with at most 32 input and
+    // 64 output channels up to 38.5M MACs (0.61-0.96x of its time: 32->32 4x4
+    // s2 25.7M 0.82x, 32->64 3x3 37.7M 0.79x, the 7x7 stem 38.5M 0.96x); 64->64
+    // 4x4 s2 lost (1.10x), and 64+ channel 3x3 layers were even.
+    const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     return (macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64)) ||
-           (mid && macs <= (int64_t(21) << 20));
+           (mid && macs <= (int64_t(40) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
