@@ -106,12 +106,15 @@ def _relu_cases(device, dtype):
 
 
 def _crown_conv_cases(device, dtype, quick):
-    """CROWN's backward step through the first convolution of each net (the
-    layers the engine gives crown_conv2d_backward: at most 4 input channels),
-    at CROWN-IBP's 16 points x 9 margins = 144 rows of A, channels-last as the
-    engine hands it on (the oneDNN transposed convolutions before it leave it so)."""
+    """CROWN's backward step through the layers the engine gives
+    crown_conv2d_backward (bounds/_ops.py): each net's first convolution (at
+    most 4 input channels, the narrow form) and the strided ones with 16k input
+    channels and a kernel above 1x1 (the wide form), at CROWN-IBP's 16 points x
+    9 margins = 144 rows of A, channels-last as the engine hands it on (the
+    oneDNN transposed convolutions before it leave it so)."""
     rows = 144
-    firsts = [spec for spec in conv_layers() if spec[0] <= 4]
+    firsts = [spec for spec in conv_layers()
+              if spec[0] <= 4 or (spec[0] % 16 == 0 and spec[4] > 1 and spec[3] > 1)]
     for cin, hw, cout, k, stride, pad, label in (firsts[:1] if quick else firsts):
         out_hw = (hw + 2 * pad - k) // stride + 1
         A = torch.randn(rows, cout, out_hw, out_hw, device=device, dtype=dtype).contiguous(

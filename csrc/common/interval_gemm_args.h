@@ -48,9 +48,9 @@ struct IntervalDirectConv {
   // for a last odd one; ob1 = 0: up to op), so that small outputs can be
   // split between threads by channels rather than into short position spans.
   int64_t ob0 = 0, ob1 = 0;
-  // Elements from one input position to the next in x (2 * channels: x is
-  // channels-last, [hp, wp, channels, 2], center and radius interleaved).
-  int64_t ps = 2;
+  // Elements from one input position to the next in x: 2 * channels (x is
+  // channels-last, [hp, wp, channels, 2]); the caller sets it.
+  int64_t ps = 0;
 };
 
 // One sample row of CROWN's backward step through a convolution: the
