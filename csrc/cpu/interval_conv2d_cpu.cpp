@@ -146,12 +146,21 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         std::fill(drow, drow + g.padding[1] * C * 2, scalar_t(0));
         std::fill(drow + (g.padding[1] + g.width) * C * 2, drow + wp * C * 2, scalar_t(0));
         scalar_t* din = drow + g.padding[1] * C * 2;
-        for (int64_t ch = 0; ch < C; ++ch) {
-          const scalar_t* crow = cp + n * cs[0] + ch * cs[1] + ih * cs[2];
-          const scalar_t* rrow = rp + n * rs[0] + ch * rs[1] + ih * rs[2];
+        // Eight channels at a time, so that each input position gets one
+        // contiguous 16-element write (a cache line in float) from eight
+        // input rows. Channel by channel, every store went to a new line
+        // 2 * C elements on: perf put this copy at a quarter of the kernel's
+        // time on 64-channel layers (session 16).
+        for (int64_t c0 = 0; c0 < C; c0 += 8) {
+          const int64_t c1 = std::min<int64_t>(C, c0 + 8);
+          const scalar_t* crow = cp + n * cs[0] + c0 * cs[1] + ih * cs[2];
+          const scalar_t* rrow = rp + n * rs[0] + c0 * rs[1] + ih * rs[2];
           for (int64_t iw = 0; iw < g.width; ++iw) {
-            din[(iw * C + ch) * 2] = crow[iw * cs[3]];
-            din[(iw * C + ch) * 2 + 1] = rrow[iw * rs[3]];
+            scalar_t* dst = din + (iw * C + c0) * 2;
+            for (int64_t ch = 0; ch < c1 - c0; ++ch) {
+              dst[2 * ch] = crow[ch * cs[1] + iw * cs[3]];
+              dst[2 * ch + 1] = rrow[ch * rs[1] + iw * rs[3]];
+            }
           }
         }
       }
@@ -228,11 +237,21 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         // where the flattened position j of channel o is at o * L + j.
         scalar_t* dc = oc.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
         scalar_t* dr = orad.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
-        for (int64_t o = ob0; o < std::min(ob1, Og); ++o)
+        // Eight channels at a time: each position's read is one contiguous
+        // 16 elements of the tile, written to eight sequential output rows
+        // (channel by channel, every read went to a new line of a tile larger
+        // than L1).
+        const int64_t oe = std::min(ob1, Og);
+        for (int64_t o0 = ob0; o0 < oe; o0 += 8) {
+          const int64_t o1 = std::min<int64_t>(oe, o0 + 8);
           for (int64_t j = 0; j < cnt; ++j) {
-            dc[o * L + j] = tile[(j * op + o) * 2];
-            dr[o * L + j] = tile[(j * op + o) * 2 + 1];
+            const scalar_t* src = tile.data() + (j * op + o0) * 2;
+            for (int64_t o = 0; o < o1 - o0; ++o) {
+              dc[(o0 + o) * L + j] = src[2 * o];
+              dr[(o0 + o) * L + j] = src[2 * o + 1];
+            }
           }
+        }
       }
     });
   });
