@@ -112,10 +112,11 @@ def _crown_conv_cases(device, dtype, quick):
     channels and a kernel above 1x1 (the wide form), at CROWN-IBP's 16 points x
     9 margins = 144 rows of A, channels-last as the engine hands it on (the
     oneDNN transposed convolutions before it leave it so)."""
+    from .bounds._ops import crown_conv_kernel_shape  # the engine's rule, not a copy of it
+
     rows = 144
-    firsts = [spec for spec in conv_layers()
-              if spec[0] <= 4 or (spec[0] % 16 == 0 and spec[4] > 1 and spec[3] > 1)]
-    for cin, hw, cout, k, stride, pad, label in (firsts[:1] if quick else firsts):
+    layers = [spec for spec in conv_layers() if crown_conv_kernel_shape(spec[0], spec[3], spec[4])]
+    for cin, hw, cout, k, stride, pad, label in (layers[:1] if quick else layers):
         out_hw = (hw + 2 * pad - k) // stride + 1
         A = torch.randn(rows, cout, out_hw, out_hw, device=device, dtype=dtype).contiguous(
             memory_format=torch.channels_last)

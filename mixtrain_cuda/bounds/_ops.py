@@ -34,9 +34,15 @@ def _crown_conv_kernel_pays(A, conv):
     CUDA: cuDNN either way."""
     if A.device.type != "cpu":
         return False
-    c = conv.weight.shape[1]
-    wide = c % 16 == 0 and max(conv.stride) > 1 and max(conv.kernel_size) > 1
-    return c <= 4 or wide
+    return crown_conv_kernel_shape(conv.weight.shape[1], max(conv.kernel_size), max(conv.stride))
+
+
+def crown_conv_kernel_shape(in_channels, kernel, stride):
+    """The shape half of _crown_conv_kernel_pays (also the layers that
+    `mixtrain bench` times crown_conv2d_backward on): at most 4 input channels
+    (the narrow form), or a multiple of 16 with stride and kernel above 1 (the
+    wide form)."""
+    return in_channels <= 4 or (in_channels % 16 == 0 and stride > 1 and kernel > 1)
 
 
 fused = types.SimpleNamespace(
