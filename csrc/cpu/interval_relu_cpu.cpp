@@ -11,7 +11,9 @@ namespace {
 
 std::tuple<at::Tensor, at::Tensor> interval_relu_cpu(const at::Tensor& center, const at::Tensor& radius) {
   check_interval_relu_args(center, radius);
-  const at::Tensor c = center.contiguous(), r = radius.contiguous();
+  // Elementwise: any layout, as long as the four tensors share it (the center's).
+  const at::MemoryFormat fmt = cpu_box_format(center);
+  const at::Tensor c = center.contiguous(fmt), r = radius.contiguous(fmt);
   at::Tensor oc = at::empty_like(c), orad = at::empty_like(c);
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_relu_cpu", [&] {
     const scalar_t* cp = c.data_ptr<scalar_t>();

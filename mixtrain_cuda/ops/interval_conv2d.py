@@ -4,13 +4,16 @@ import torch
 from . import reference
 from ._conv_args import conv_backward, conv_out_hw, pair
 from ._extension import LOADED, call_kernel, use_kernel
+from ._layout import empty_box_output
 
 
 def interval_conv2d(center, radius, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """IBP through a convolution: ``(conv(center, W) + bias, conv(radius, |W|))``.
 
     ``center``/``radius`` are ``[B, C, H, W]``; the conv arguments are those of
-    ``torch.nn.functional.conv2d`` (ints or pairs).
+    ``torch.nn.functional.conv2d`` (ints or pairs). On the CPU the outputs keep
+    the center's layout (channels-last in, channels-last out, as ``F.conv2d``);
+    on CUDA they are contiguous.
     """
     stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     if use_kernel("interval_conv2d", center):
@@ -27,7 +30,7 @@ if LOADED:
         torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
         oh, ow = conv_out_hw(center.shape[2], center.shape[3], weight, stride, padding, dilation)
         shape = (center.shape[0], weight.shape[0], oh, ow)
-        return center.new_empty(shape), center.new_empty(shape)
+        return empty_box_output(center, shape), empty_box_output(center, shape)
 
     def _setup(ctx, inputs, output):
         center, radius, weight, bias, stride, padding, dilation, groups = inputs

@@ -3,12 +3,14 @@ import torch
 
 from . import reference
 from ._extension import LOADED, call_kernel, use_kernel
+from ._layout import box_format
 from .interval_relu_backward import interval_relu_backward
 
 
 def interval_relu(center, radius):
     """IBP through a ReLU in center/radius form: the box [c - r, c + r] maps to
-    [relu(c - r), relu(c + r)], returned again as (center, radius)."""
+    [relu(c - r), relu(c + r)], returned again as (center, radius). On the CPU
+    the outputs keep the center's layout (channels-last stays channels-last)."""
     if use_kernel("interval_relu", center):
         return call_kernel("interval_relu", center, radius)
     return reference.interval_relu(center, radius)
@@ -19,8 +21,9 @@ if LOADED:
     @torch.library.register_fake("mixtrain::interval_relu")
     def _fake(center, radius):
         torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
-        # Contiguous, as the kernels' outputs (empty_like would keep center's strides).
-        return center.new_empty(center.shape), center.new_empty(center.shape)
+        # As the kernels: the center made dense in its layout (box_format; contiguous on CUDA), then empty_like.
+        c = center.contiguous(memory_format=box_format(center))
+        return torch.empty_like(c), torch.empty_like(c)
 
     def _setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs)

@@ -287,6 +287,44 @@ def test_stacked_backward_pass_equals_two_passes(method, spec):
 
 
 @pytest.mark.parametrize("name", ["conv", "residual", "batchnorm", "strided"])
+def test_ibp_boxes_run_channels_last_on_the_cpu(name):
+    """On the CPU the fused engine turns a box channels-last at the first
+    convolution (bounds/_ops.py), and the convolutions, ReLUs, residual sums
+    and batch norms after it keep it so; the reference engine stays NCHW."""
+    from mixtrain_cuda.bounds.layers.conv import Conv2d
+
+    model = nets.make(name, seed=0, dtype=torch.float64).eval()
+    x = nets.inputs(name, 3, seed=0, dtype=torch.float64)
+    for reference in (False, True):
+        bm = BoundedModule(model, reference=reference)
+        boxes = {}
+        original = {}
+        for node in bm.nodes[1:]:
+            layer = node.layer
+            original[layer] = layer.ibp
+
+            def recorded(ops, *args, _layer=layer):
+                out = original[_layer](ops, *args)
+                boxes[_layer] = out
+                return out
+            layer.ibp = recorded
+        with torch.no_grad():
+            bm.compute_bounds(x, 0.05, "ibp")
+        seen_conv, checked = False, set()
+        for node in bm.nodes[1:]:
+            layer, box = node.layer, boxes.get(node.layer)
+            seen_conv |= isinstance(layer, Conv2d)
+            if box is None or box.center.dim() != 4 or not seen_conv or box.center.shape[1] == 1:
+                continue
+            cl = box.center.is_contiguous(memory_format=torch.channels_last) and not box.center.is_contiguous()
+            assert cl != reference, (reference, layer.name, box.center.stride())
+            checked.add(type(layer).__name__)
+        assert "Conv2d" in checked and "ReLU" in checked, checked
+        assert name != "residual" or "Add" in checked, checked
+        assert name != "batchnorm" or "BatchNorm" in checked, checked
+
+
+@pytest.mark.parametrize("name", ["conv", "residual", "batchnorm", "strided"])
 def test_crown_backward_runs_channels_last_on_the_cpu(name):
     """On the CPU a transposed convolution turns A channels-last (oneDNN's
     native layout) and ReLU.backward keeps it so (layers/conv.py, relu.py).

@@ -43,9 +43,25 @@ def test_opcheck_cuda(op):
 @pytest.mark.parametrize("op", OPS)
 def test_opcheck_non_contiguous_inputs(op):
     """The fake kernels give the strides the real kernels give (contiguous
-    outputs) also for non-contiguous inputs; torch.compile asserts them."""
+    outputs, but a box's layout on the CPU: the next test) also for
+    non-contiguous inputs; torch.compile asserts them."""
     for args, kwargs in cases(op, torch.float64):
         nc = [a.transpose(0, -1).contiguous().transpose(0, -1) if isinstance(a, torch.Tensor) and a.dim() > 1 else a
               for a in args]
         torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, nc, kwargs),
                               test_utils=checks(op, False))
+
+
+@pytest.mark.parametrize("op", ["interval_conv2d", "interval_relu"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_opcheck_channels_last_box(op, grad):
+    """On the CPU interval_conv2d and interval_relu keep a channels-last box
+    channels-last (csrc/checks.h: cpu_box_format); the fake kernels say so too."""
+    for args, kwargs in cases(op, torch.float64, grad=grad):
+        cl = [a.detach().contiguous(memory_format=torch.channels_last).requires_grad_(a.requires_grad)
+              if i < 2 and isinstance(a, torch.Tensor) and a.dim() == 4 else a for i, a in enumerate(args)]
+        out = getattr(torch.ops.mixtrain, op).default(*op_args(op, cl, kwargs))
+        if cl[0].dim() == 4 and cl[0].shape[1] > 1 and cl[0].shape[2] * cl[0].shape[3] > 1:
+            assert out[0].is_contiguous(memory_format=torch.channels_last)
+        torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, cl, kwargs),
+                              test_utils=checks(op, grad))

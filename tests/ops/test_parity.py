@@ -249,6 +249,40 @@ def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
             torch.testing.assert_close(x, y, **tol)
 
 
+@pytest.mark.parametrize("path", ["direct", "onednn"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_interval_conv2d_keeps_channels_last_on_cpu(path, dtype, monkeypatch):
+    """On the CPU a channels-last box gives channels-last outputs on both paths
+    (the direct kernel writes whole pixels), with the reference's values; an
+    NCHW box gives NCHW. 70 output channels split each direct task's channels
+    in two halves, and groups offset each group's channels in a pixel; the
+    radius may come in another layout (made like the center's)."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
+    torch.manual_seed(5)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    for B, C, H, W, O, k, s, p, g in [(2, 16, 9, 11, 70, 3, 1, 1, 1), (3, 6, 8, 8, 12, 4, 2, 1, 3),
+                                      (1, 32, 7, 5, 64, 3, 2, 0, 1)]:
+        c = torch.randn(B, C, H, W, dtype=dtype)
+        r = torch.rand(B, C, H, W, dtype=dtype)
+        w = torch.randn(O, C // g, k, k, dtype=dtype)
+        b = torch.randn(O, dtype=dtype)
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (p, p), (1, 1), g)
+        for cl_c, cl_r in [(True, True), (True, False), (False, False)]:
+            cc = c.contiguous(memory_format=torch.channels_last) if cl_c else c
+            rr = r.contiguous(memory_format=torch.channels_last) if cl_r else r
+            got = mc.interval_conv2d(cc, rr, w, b, stride=s, padding=p, groups=g)
+            fmt = torch.channels_last if cl_c else torch.contiguous_format
+            for x, y in zip(got, want):
+                assert x.is_contiguous(memory_format=fmt)
+                torch.testing.assert_close(x, y, **tol)
+        relu = mc.interval_relu(*got)
+        assert all(t.is_contiguous() for t in relu)
+        cl = [t.contiguous(memory_format=torch.channels_last) for t in got]
+        for x, y in zip(mc.interval_relu(*cl), relu):
+            assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
     """The direct kernel cuts a span of n output positions into register
