@@ -4,6 +4,7 @@
 
 #include "checks.h"
 #include "interval_linear_rows.h"
+#include "kernel_choice.h"
 #include "cpu/interval_gemm.h"
 
 namespace mixtrain {
@@ -16,6 +17,13 @@ namespace {
 // Measured on the 2-core AVX-512 development machine, fused/reference ratio at
 // the crossover ~1.0: K=N=512 (1 MiB) 28 rows; 1024 and 2048 (4-16 MiB) 48
 // rows; 4096 (64 MiB) between 64 (1.22x) and 128 (0.63x) rows.
+// On the 2-core AVX2 machine (AMD EPYC, Zen 3; session 17), with W evicted
+// from the caches before each call as a bound pass's convolutions evict it,
+// own kernel / BLAS time: W 6.4-8 MB 0.52x at 16 rows, 0.91-0.93x at 50,
+// 1.19-1.23x at 64; W 4 MB 1.05x at 50; W 1 MB 0.85-0.91x at 32-64 rows, 1.06x
+// at 100. Inside whole IBP passes (mnist/cifar-large at k = 50) the two sides
+// timed even (4.76 against 4.85 ms), so the rule stays. A benchmark may force
+// either side: mixtrain_cuda._C._set_kernel_choice("interval_linear", ...).
 int64_t blas_from_rows(int64_t weight_bytes) {
   if (weight_bytes <= (int64_t(2) << 20)) return 28;
   if (weight_bytes <= (int64_t(32) << 20)) return 48;
@@ -30,7 +38,8 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
   const LinearRows x = linear_rows(center, radius, weight);
   const at::Tensor &c = x.c, &r = x.r;
   const int64_t M = x.M;
-  if (M >= blas_from_rows(weight.numel() * weight.element_size()) && K > 0) {
+  if (!use_own_kernel(ChoiceOp::IntervalLinear, M < blas_from_rows(weight.numel() * weight.element_size())) &&
+      K > 0) {
     return interval_linear_blas(x, weight, bias);
   }
 

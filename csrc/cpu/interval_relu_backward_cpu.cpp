@@ -15,8 +15,11 @@ std::tuple<at::Tensor, at::Tensor> interval_relu_backward_cpu(const at::Tensor& 
                                                               const at::Tensor& grad_radius, const at::Tensor& center,
                                                               const at::Tensor& radius) {
   check_interval_relu_backward_args(grad_center, grad_radius, center, radius);
-  const at::Tensor gc = grad_center.contiguous(), gr = grad_radius.contiguous();
-  const at::Tensor c = center.contiguous(), r = radius.contiguous();
+  // Elementwise, in the center's layout (cpu_box_format), as interval_relu: a
+  // channels-last box's gradients stay channels-last, with no reorder.
+  const at::MemoryFormat fmt = cpu_box_format(center);
+  const at::Tensor gc = grad_center.contiguous(fmt), gr = grad_radius.contiguous(fmt);
+  const at::Tensor c = center.contiguous(fmt), r = radius.contiguous(fmt);
   at::Tensor dc = at::empty_like(c), dr = at::empty_like(c);
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_relu_backward_cpu", [&] {
     const scalar_t* gcp = gc.data_ptr<scalar_t>();

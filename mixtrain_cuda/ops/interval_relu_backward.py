@@ -3,6 +3,7 @@ import torch
 
 from . import reference
 from ._extension import LOADED, call_kernel, use_kernel
+from ._layout import box_format
 
 
 def interval_relu_backward(grad_center, grad_radius, center, radius):
@@ -27,7 +28,9 @@ if LOADED:
         torch._check(center.shape == radius.shape, lambda: "radius must have the shape of center")
         torch._check(grad_center.shape == center.shape and grad_radius.shape == center.shape,
                      lambda: "grad_center and grad_radius must have the shape of center")
-        return center.new_empty(center.shape), center.new_empty(center.shape)  # contiguous, as the kernels
+        # As the kernels: the center made dense in its layout (box_format; contiguous on CUDA), then empty_like.
+        c = center.contiguous(memory_format=box_format(center))
+        return torch.empty_like(c), torch.empty_like(c)
 
     def _setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs[2:])

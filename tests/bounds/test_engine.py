@@ -290,12 +290,14 @@ def test_stacked_backward_pass_equals_two_passes(method, spec):
 def test_ibp_boxes_run_channels_last_on_the_cpu(name):
     """On the CPU the fused engine turns a box channels-last at the first
     convolution (bounds/_ops.py), and the convolutions, ReLUs, residual sums
-    and batch norms after it keep it so; the reference engine stays NCHW."""
+    and batch norms after it keep it so; the reference engine stays NCHW, and
+    so does a pass that builds an autograd graph (training)."""
     from mixtrain_cuda.bounds.layers.conv import Conv2d
 
     model = nets.make(name, seed=0, dtype=torch.float64).eval()
     x = nets.inputs(name, 3, seed=0, dtype=torch.float64)
-    for reference in (False, True):
+    for reference, grad in ((False, False), (True, False), (False, True)):
+        nchw = reference or grad
         bm = BoundedModule(model, reference=reference)
         boxes = {}
         original = {}
@@ -308,7 +310,7 @@ def test_ibp_boxes_run_channels_last_on_the_cpu(name):
                 boxes[_layer] = out
                 return out
             layer.ibp = recorded
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             bm.compute_bounds(x, 0.05, "ibp")
         seen_conv, checked = False, set()
         for node in bm.nodes[1:]:
@@ -317,7 +319,7 @@ def test_ibp_boxes_run_channels_last_on_the_cpu(name):
             if box is None or box.center.dim() != 4 or not seen_conv or box.center.shape[1] == 1:
                 continue
             cl = box.center.is_contiguous(memory_format=torch.channels_last) and not box.center.is_contiguous()
-            assert cl != reference, (reference, layer.name, box.center.stride())
+            assert cl != nchw, (reference, grad, layer.name, box.center.stride())
             checked.add(type(layer).__name__)
         assert "Conv2d" in checked and "ReLU" in checked, checked
         assert name != "residual" or "Add" in checked, checked

@@ -52,14 +52,16 @@ def test_opcheck_non_contiguous_inputs(op):
                               test_utils=checks(op, False))
 
 
-@pytest.mark.parametrize("op", ["interval_conv2d", "interval_relu"])
+@pytest.mark.parametrize("op", ["interval_conv2d", "interval_relu", "interval_relu_backward"])
 @pytest.mark.parametrize("grad", [False, True])
 def test_opcheck_channels_last_box(op, grad):
-    """On the CPU interval_conv2d and interval_relu keep a channels-last box
-    channels-last (csrc/checks.h: cpu_box_format); the fake kernels say so too."""
+    """On the CPU interval_conv2d, interval_relu and interval_relu_backward keep
+    a channels-last box channels-last (csrc/checks.h: cpu_box_format); the fake
+    kernels say so too."""
     for args, kwargs in cases(op, torch.float64, grad=grad):
+        n_box = 4 if op == "interval_relu_backward" else 2  # the tensors made channels-last
         cl = [a.detach().contiguous(memory_format=torch.channels_last).requires_grad_(a.requires_grad)
-              if i < 2 and isinstance(a, torch.Tensor) and a.dim() == 4 else a for i, a in enumerate(args)]
+              if i < n_box and isinstance(a, torch.Tensor) and a.dim() == 4 else a for i, a in enumerate(args)]
         out = getattr(torch.ops.mixtrain, op).default(*op_args(op, cl, kwargs))
         if cl[0].dim() == 4 and cl[0].shape[1] > 1 and cl[0].shape[2] * cl[0].shape[3] > 1:
             assert out[0].is_contiguous(memory_format=torch.channels_last)
