@@ -50,8 +50,12 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     if (std::strcmp(e, "direct") == 0) return true;
     if (std::strcmp(e, "onednn") == 0) return false;
   }
-  if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= 32) return false;
-  if (interval_simd_lanes(false) < 16) {
+  const bool avx2 = interval_simd_lanes(false) < 16;
+  // (On AVX2 only from 128 input channels: there 32->64 and 64->128 1x1 s2 over
+  // 64 positions ran direct in 30 and 55 us against oneDNN's 47 and 63, and
+  // 128->128 over 16 positions 57 against 54; session 17, cpu_conv_paths.py.)
+  if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= (avx2 ? 128 : 32)) return false;
+  if (avx2) {
     // AVX2 (8 float lanes, half the register block): the rule below was measured
     // with AVX-512 and sends layers that lose here. benchmarks/cpu_conv_paths.py
     // --batches 1,8,50 on a 2-core AMD EPYC without AVX-512
@@ -77,9 +81,19 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // 64 output channels up to 38.5M MACs (0.61-0.96x of its time: 32->32 4x4
     // s2 25.7M 0.82x, 32->64 3x3 37.7M 0.79x, the 7x7 stem 38.5M 0.96x); 64->64
     // 4x4 s2 lost (1.10x), and 64+ channel 3x3 layers were even.
+    //
+    // After the copies moved whole blocks of channels (session 16), 3x3 layers
+    // with 64 input channels won too (session 17, cpu_conv_paths.py, direct
+    // against oneDNN's pair, both forced, alternating): 64->64 on 8x8 155 / 204
+    // us at B = 1 and 726 / 1007 at B = 8 (cifar_resnet.conv8, 2.4M and 19M
+    // MACs), 64->64 on 16x16 at B = 1 443 / 611 (9.4M), 64->128 s2 354 / 414
+    // and 1750 / 2196 (4.7M, 38M); earlier A/B runs gave the same sign. Not
+    // 4x4 ones (64->64 4x4 s2: 0.9-1.15x of oneDNN's time, a draw) nor 128
+    // input channels (128->128 3x3 on 8x8 or 4x4 at B = 1: 1.4-2x oneDNN's).
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
+    const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
     return (macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64)) ||
-           (mid && macs <= (int64_t(40) << 20));
+           ((mid || wide3x3) && macs <= (int64_t(40) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
