@@ -113,7 +113,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& cent
   // Both inputs in the center's layout, and on a channels-last box the weights
   // too: oneDNN then runs its NHWC kernels with no reorder (measured with
   // F.conv2d, B = 16, the MNIST/CIFAR-large layers, 2-core AVX2: NHWC input
-  // 0.85-0.97x of the NCHW time, NHWC input and weight 0.80-0.94x).
+  // 0.84-0.97x of the NCHW time, NHWC input and weight 0.78-0.86x).
   const at::Tensor w = fmt == at::MemoryFormat::ChannelsLast ? weight.contiguous(fmt) : weight;
   at::Tensor oc = at::conv2d(center.contiguous(fmt), w, bias, s, p, d, g.groups);
   at::Tensor orad = at::conv2d(radius.contiguous(fmt), w.abs(), c10::nullopt, s, p, d, g.groups);
