@@ -239,14 +239,33 @@ inline at::MemoryFormat crown_conv_output_format(int64_t in_channels) {
   return in_channels > 0 && in_channels % 16 == 0 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
 }
 
-// The layout of a box's outputs on the CPU (interval_conv2d, interval_relu):
-// the center's, by torch's own rule (suggest_memory_format: channels-last in,
-// channels-last out, as F.conv2d and elementwise ops do). oneDNN's convolutions
-// run 15-25% faster on channels-last tensors, and the direct kernel then
-// copies whole pixels. The CUDA kernels return contiguous outputs. The fake
-// kernels follow both (mixtrain_cuda/ops/_layout.py: box_format).
+// The layout of a box's outputs on the CPU (interval_conv2d, interval_relu,
+// interval_relu_backward): the center's, by torch's own rule
+// (suggest_memory_format: channels-last in, channels-last out, as F.conv2d and
+// elementwise ops do). oneDNN's convolutions run 15-25% faster on
+// channels-last tensors, and the direct kernel then copies whole pixels. The
+// CUDA kernels return contiguous outputs. The fake kernels follow both
+// (mixtrain_cuda/ops/_layout.py: box_format, the same rule in Python).
 inline at::MemoryFormat cpu_box_format(const at::Tensor& center) {
   return center.dim() == 4 ? center.suggest_memory_format() : at::MemoryFormat::Contiguous;
+}
+
+// A new tensor of `sizes` with the standard strides of `fmt`: what the fake
+// kernels make. (empty_like would copy the input's strides, which differ on
+// dimensions of size 1 or on empty tensors.)
+inline at::Tensor empty_in_format(at::IntArrayRef sizes, const at::TensorOptions& options, at::MemoryFormat fmt) {
+  return at::empty(sizes, options.memory_format(fmt));
+}
+
+// t (dense in fmt, or not) with the standard strides of fmt: t itself when it
+// has them, else a copy. Library calls (oneDNN) may return other strides on
+// dimensions of size 1 (one output channel, a 1x1 output), where the next op's
+// layout rule would then read them differently from the fake kernel's.
+inline at::Tensor with_standard_strides(const at::Tensor& t, at::MemoryFormat fmt) {
+  at::Tensor out = empty_in_format(t.sizes(), t.options(), fmt);
+  if (out.strides() == t.strides()) return t;
+  out.copy_(t);
+  return out;
 }
 
 }  // namespace mixtrain

@@ -155,8 +155,9 @@ static void interval_cols_blocked(const IntervalGemm<T>& g, int64_t n_begin, int
 
 // Register-block sizes, chosen with benchmarks/bench_ops.py on the 2-core
 // AVX-512 development machine (16 rows x 2048 x 2048: 2x4 blocks 1.8-1.9x the
-// reference, 4x2 blocks 1.6x). 2x4 keeps 16 accumulators, which still fit the
-// 16 registers of AVX2. Override with -D for experiments.
+// reference, 4x2 blocks 1.6x). 2x4 keeps 16 accumulators: on AVX2's 16
+// registers they spill, so cpu/interval_gemm_avx2.cpp sets 2x2. Override with
+// -D for experiments.
 #ifndef MIXTRAIN_GEMM_FEW_NB
 #define MIXTRAIN_GEMM_FEW_NB 4
 #endif

@@ -91,6 +91,7 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // 4x4 ones (64->64 4x4 s2: 0.9-1.15x of oneDNN's time, a draw) nor 128
     // input channels (128->128 3x3 on 8x8 or 4x4 at B = 1: 1.4-2x oneDNN's).
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
+    // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
     const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
     return (macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64)) ||
            ((mid || wide3x3) && macs <= (int64_t(40) << 20));
@@ -117,7 +118,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& cent
   const at::Tensor w = fmt == at::MemoryFormat::ChannelsLast ? weight.contiguous(fmt) : weight;
   at::Tensor oc = at::conv2d(center.contiguous(fmt), w, bias, s, p, d, g.groups);
   at::Tensor orad = at::conv2d(radius.contiguous(fmt), w.abs(), c10::nullopt, s, p, d, g.groups);
-  return {oc.contiguous(fmt), orad.contiguous(fmt)};
+  return {with_standard_strides(oc, fmt), with_standard_strides(orad, fmt)};
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center, const at::Tensor& radius,

@@ -20,7 +20,7 @@ std::tuple<at::Tensor, at::Tensor> interval_relu_backward_cpu(const at::Tensor& 
   const at::MemoryFormat fmt = cpu_box_format(center);
   const at::Tensor gc = grad_center.contiguous(fmt), gr = grad_radius.contiguous(fmt);
   const at::Tensor c = center.contiguous(fmt), r = radius.contiguous(fmt);
-  at::Tensor dc = at::empty_like(c), dr = at::empty_like(c);
+  at::Tensor dc = empty_in_format(c.sizes(), c.options(), fmt), dr = empty_in_format(c.sizes(), c.options(), fmt);
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_relu_backward_cpu", [&] {
     const scalar_t* gcp = gc.data_ptr<scalar_t>();
     const scalar_t* grp = gr.data_ptr<scalar_t>();

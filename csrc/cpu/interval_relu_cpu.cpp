@@ -14,7 +14,7 @@ std::tuple<at::Tensor, at::Tensor> interval_relu_cpu(const at::Tensor& center, c
   // Elementwise: any layout, as long as the four tensors share it (the center's).
   const at::MemoryFormat fmt = cpu_box_format(center);
   const at::Tensor c = center.contiguous(fmt), r = radius.contiguous(fmt);
-  at::Tensor oc = at::empty_like(c), orad = at::empty_like(c);
+  at::Tensor oc = empty_in_format(c.sizes(), c.options(), fmt), orad = empty_in_format(c.sizes(), c.options(), fmt);
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_relu_cpu", [&] {
     const scalar_t* cp = c.data_ptr<scalar_t>();
     const scalar_t* rp = r.data_ptr<scalar_t>();

@@ -67,3 +67,43 @@ def test_opcheck_channels_last_box(op, grad):
             assert out[0].is_contiguous(memory_format=torch.channels_last)
         torch.library.opcheck(getattr(torch.ops.mixtrain, op).default, op_args(op, cl, kwargs),
                               test_utils=checks(op, grad))
+
+
+@pytest.mark.parametrize("path", ["direct", "onednn"])
+def test_opcheck_interval_conv2d_ambiguous_layouts(path, monkeypatch):
+    """Layouts where strides on dimensions of size 1 could differ between the
+    kernels and the fake: one output channel, a 1x1 output, a channels-last
+    weight with an NCHW box, a one-channel box with channels-last strides, an
+    empty batch. Both CPU paths (oneDNN may return such strides), and the
+    ReLU after the convolution, whose layout rule reads them."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
+    torch.manual_seed(6)
+    cl = torch.channels_last
+
+    def box(B, C, H, W, layout=None):
+        c, r = torch.randn(B, C, H, W, dtype=torch.float64), torch.rand(B, C, H, W, dtype=torch.float64)
+        if layout == "cl":
+            c, r = c.contiguous(memory_format=cl), r.contiguous(memory_format=cl)
+        if layout == "one-channel-cl":  # what bounds/_ops.py makes of a one-channel image
+            c, r = (t.reshape(B, H, W, 1).permute(0, 3, 1, 2) for t in (c, r))
+        return c, r
+
+    cases = [  # (center, radius), weight, stride, padding
+        (box(2, 3, 5, 5, "cl"), torch.randn(1, 3, 3, 3, dtype=torch.float64), 1, 1),  # one output channel
+        (box(2, 3, 5, 5, "cl"), torch.randn(4, 3, 5, 5, dtype=torch.float64), 1, 0),  # a 1x1 output
+        (box(2, 3, 5, 5), torch.randn(4, 3, 3, 3, dtype=torch.float64).contiguous(memory_format=cl), 1, 1),
+        (box(2, 3, 5, 5), torch.randn(1, 3, 3, 3, dtype=torch.float64).contiguous(memory_format=cl), 1, 1),
+        (box(2, 3, 5, 5), torch.randn(4, 3, 5, 5, dtype=torch.float64).contiguous(memory_format=cl), 1, 0),
+        (box(2, 1, 6, 7, "one-channel-cl"), torch.randn(4, 1, 3, 3, dtype=torch.float64), 2, 1),
+        (box(0, 3, 5, 5, "cl"), torch.randn(4, 3, 3, 3, dtype=torch.float64), 1, 1),  # an empty batch
+    ]
+    for (c, r), w, s, p in cases:
+        args = (c, r, w, None, [s, s], [p, p], [1, 1], 1)
+        torch.library.opcheck(torch.ops.mixtrain.interval_conv2d.default, args, test_utils=ALL_CHECKS)
+        out = torch.ops.mixtrain.interval_conv2d(*args)
+        torch.library.opcheck(torch.ops.mixtrain.interval_relu.default, tuple(out), test_utils=ALL_CHECKS)
+        with torch._subclasses.fake_tensor.FakeTensorMode() as mode:
+            fake = torch.ops.mixtrain.interval_relu(*torch.ops.mixtrain.interval_conv2d(
+                *(mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)))
+        real = torch.ops.mixtrain.interval_relu(*out)
+        assert [t.stride() for t in fake] == [t.stride() for t in real]
