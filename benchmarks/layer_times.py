@@ -114,10 +114,18 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=8, help="steps printed per case (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reference", action="store_true", help="time the pure-PyTorch engine instead")
+    ap.add_argument("--nchw-boxes", action="store_true",
+                    help="the fused engine without its channels-last CPU boxes (bounds/_ops.py), for an A/B")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if a.repeats < 1:
         ap.error("--repeats must be at least 1")
+    if a.nchw_boxes:
+        if a.reference:
+            ap.error("--nchw-boxes is an option of the fused engine, not of --reference")
+        from mixtrain_cuda import ops
+        from mixtrain_cuda.bounds import _ops
+        _ops.fused.interval_conv2d = ops.interval_conv2d  # the op as it comes: the box keeps its layout
     if torch.device(a.device).type == "cpu":
         tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
     rows = []
@@ -127,6 +135,8 @@ def main(argv=None):
         for method in [m for m in a.methods.split(",") if m]:
             for k in [int(v) for v in a.ks.split(",") if v]:
                 row = time_network(network, method, k, a.repeats, a.device, a.reference)
+                if a.nchw_boxes:
+                    row["engine"] += ", NCHW boxes"
                 rows.append(row)
                 covered = sum(s["ms"] for s in row["steps"])
                 print("%s %s k=%d (%s): %.2f ms per pass (fastest %.2f), layer steps %.2f ms" % (

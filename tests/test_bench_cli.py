@@ -175,6 +175,11 @@ def test_layer_times_script_times_every_step_of_a_pass(tmp_path):
     assert any("Conv2d(1, 16" in s["module"] for s in row["steps"])
     bad = _run_script("layer_times.py", "--networks", "mnist_tiny")
     assert bad.returncode == 2 and "unknown network" in bad.stderr
+    nchw, = _record("layer_times.py", tmp_path / "n.json", "--networks", "mnist_small", "--methods", "ibp",
+                    "--ks", "2", "--repeats", "1", "--nchw-boxes")["rows"]
+    assert nchw["engine"] == "fused, NCHW boxes" and all(s["ms"] > 0 for s in nchw["steps"])
+    bad = _run_script("layer_times.py", "--reference", "--nchw-boxes")
+    assert bad.returncode == 2 and "--nchw-boxes" in bad.stderr
 
 
 def test_layer_timer_restores_the_layer_classes():
