@@ -20,37 +20,19 @@
 #define MIXTRAIN_SIMD_NS b2x4
 #define MIXTRAIN_GEMM_MB 2
 #define MIXTRAIN_GEMM_NB 4
-#include "common/interval_gemm_simd.h"
-#undef MIXTRAIN_SIMD_NS
-#undef MIXTRAIN_GEMM_MB
-#undef MIXTRAIN_GEMM_NB
-#undef MIXTRAIN_GEMM_FEW_NB
-#undef MIXTRAIN_DIRECT_P2
-#undef MIXTRAIN_DIRECT_P1
+#include "gemm_block_variant.h"
 #define MIXTRAIN_SIMD_NS b2x2
 #define MIXTRAIN_GEMM_MB 2
 #define MIXTRAIN_GEMM_NB 2
-#include "common/interval_gemm_simd.h"
-#undef MIXTRAIN_SIMD_NS
-#undef MIXTRAIN_GEMM_MB
-#undef MIXTRAIN_GEMM_NB
-#undef MIXTRAIN_GEMM_FEW_NB
-#undef MIXTRAIN_DIRECT_P2
-#undef MIXTRAIN_DIRECT_P1
+#include "gemm_block_variant.h"
 #define MIXTRAIN_SIMD_NS b1x4
 #define MIXTRAIN_GEMM_MB 1
 #define MIXTRAIN_GEMM_NB 4
-#include "common/interval_gemm_simd.h"
-#undef MIXTRAIN_SIMD_NS
-#undef MIXTRAIN_GEMM_MB
-#undef MIXTRAIN_GEMM_NB
-#undef MIXTRAIN_GEMM_FEW_NB
-#undef MIXTRAIN_DIRECT_P2
-#undef MIXTRAIN_DIRECT_P1
+#include "gemm_block_variant.h"
 #define MIXTRAIN_SIMD_NS b4x1
 #define MIXTRAIN_GEMM_MB 4
 #define MIXTRAIN_GEMM_NB 1
-#include "common/interval_gemm_simd.h"
+#include "gemm_block_variant.h"
 
 using mixtrain::IntervalGemm;
 typedef void (*Cols)(const IntervalGemm<float>&, int64_t, int64_t);
