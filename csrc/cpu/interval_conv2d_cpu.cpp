@@ -138,10 +138,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   // The center's layout (cpu_box_format): NCHW, or channels-last, which the
   // tile copies out whole pixel by pixel.
-  const bool nhwc = cpu_box_format(center) == at::MemoryFormat::ChannelsLast;
-  at::Tensor oc = at::empty({g.batch, g.out_channels, g.out_h, g.out_w},
-                            center.options().memory_format(nhwc ? at::MemoryFormat::ChannelsLast
-                                                                : at::MemoryFormat::Contiguous));
+  const at::MemoryFormat fmt = cpu_box_format(center);
+  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
+  at::Tensor oc = empty_in_format({g.batch, g.out_channels, g.out_h, g.out_w}, center.options(), fmt);
   at::Tensor orad = at::empty_like(oc);
   if (oc.numel() == 0) return {oc, orad};
   const int64_t cin_g = g.channels / g.groups, kh = g.kh, kw = g.kw;
