@@ -90,11 +90,23 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // and 1750 / 2196 (4.7M, 38M); earlier A/B runs gave the same sign. Not
     // 4x4 ones (64->64 4x4 s2: 0.9-1.15x of oneDNN's time, a draw) nor 128
     // input channels (128->128 3x3 on 8x8 or 4x4 at B = 1: 1.4-2x oneDNN's).
+    //
+    // Once the weights were packed in parallel, line by line (session 18: the
+    // serial packing had been 40% of a B = 1 call on the 64 x 64 x 4 x 4
+    // weights), those lost no more. cpu_conv_paths.py --rounds 5, direct
+    // against oneDNN's pair (ref / path): 64->64 4x4 s2 on 14x14 and 16x16 at
+    // B = 1 1.63x and 1.82x against 0.83x and 0.98x, at B = 8 (26M, 34M MACs)
+    // 1.10x and 1.01x against 0.99x and 0.97x (an earlier run: 1.18x, 1.14x
+    // against 0.98x, 1.05x); 128->128 3x3 on 4x4 at B = 1 (2.4M) 1.45x against
+    // 0.98x, s2 on 8x8 1.06x against 0.97x. So every layer up to 6M MACs goes
+    // direct (but the small 1x1 ones above), and 4x4 ones with up to 64
+    // channels each way up to 40M.
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
     const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
-    return (macs <= (int64_t(6) << 20) && !(kernel_area > 1 && in_channels_per_group >= 64 && out_channels >= 64)) ||
-           ((mid || wide3x3) && macs <= (int64_t(40) << 20));
+    const bool wide4x4 = kernel_area > 9 && kernel_area <= 16 && in_channels_per_group <= 64 && out_channels <= 64;
+    return macs <= (int64_t(6) << 20) ||
+           ((mid || wide3x3 || wide4x4) && macs <= (int64_t(40) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
@@ -212,19 +224,30 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     scalar_t* wk = wk_t.data_ptr<scalar_t>();
     std::vector<scalar_t> bp(g.groups * op * 2, 0);  // (bias, 0) per channel
     std::vector<int64_t> off(Kg);
-    // Taps in (i, j, channel) order, the order of x.
+    // Taps in (i, j, channel) order, the order of x. Packed in parallel, in
+    // blocks of 8 output channels (one 64-byte line of float pairs per tap),
+    // reading the block's 8 weight rows channel by channel (each row's line
+    // then holds all of that channel's taps). The loop before -- every tap
+    // reading all Og rows, Kg apart, on one thread while the other waited --
+    // was about 40% of a B = 1 call on 64->64 4x4 s2 (perf, session 18).
     const scalar_t* wsrc = w.data_ptr<scalar_t>();
-    for (int64_t gi = 0; gi < g.groups; ++gi)
-      for (int64_t k = 0; k < Kg; ++k) {
-        const int64_t ij = k / cin_g, ch = k % cin_g;
-        scalar_t* dst = wk + (gi * Kg + k) * 2 * op;
-        const scalar_t* src = wsrc + gi * Og * Kg + ch * kh * kw + ij;
-        for (int64_t o = 0; o < Og; ++o) {
-          const scalar_t v = src[o * Kg];
-          dst[2 * o] = v;
-          dst[2 * o + 1] = v < 0 ? -v : v;
-        }
+    const int64_t khw = kh * kw, oblocks = (Og + 7) / 8;
+    at::parallel_for(0, g.groups * oblocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t bi = b0; bi < b1; ++bi) {
+        const int64_t gi = bi / oblocks, o0 = bi % oblocks * 8, n = std::min<int64_t>(8, Og - o0);
+        const scalar_t* rows = wsrc + (gi * Og + o0) * Kg;
+        for (int64_t ch = 0; ch < cin_g; ++ch)
+          for (int64_t ij = 0; ij < khw; ++ij) {
+            scalar_t* dst = wk + (gi * Kg + ij * cin_g + ch) * 2 * op + 2 * o0;
+            const scalar_t* src = rows + ch * khw + ij;
+            for (int64_t o = 0; o < n; ++o) {
+              const scalar_t v = src[o * Kg];
+              dst[2 * o] = v;
+              dst[2 * o + 1] = v < 0 ? -v : v;
+            }
+          }
       }
+    });
     if (b.defined())
       for (int64_t gi = 0; gi < g.groups; ++gi)
         for (int64_t o = 0; o < Og; ++o) bp[2 * (gi * op + o)] = b.data_ptr<scalar_t>()[gi * Og + o];
