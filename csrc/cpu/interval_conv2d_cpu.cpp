@@ -183,6 +183,19 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         std::fill(drow, drow + g.padding[1] * C * 2, scalar_t(0));
         std::fill(drow + (g.padding[1] + g.width) * C * 2, drow + wp * C * 2, scalar_t(0));
         scalar_t* din = drow + g.padding[1] * C * 2;
+        if (cs[1] == 1 && rs[1] == 1 && cs[3] == C && rs[3] == C) {
+          // A channels-last box (what the engine passes on the CPU): the row's
+          // pixels are one contiguous run in each, interleaved in one loop that
+          // the compiler vectorizes.
+          const scalar_t* crow = cp + n * cs[0] + ih * cs[2];
+          const scalar_t* rrow = rp + n * rs[0] + ih * rs[2];
+          const int64_t len = g.width * C;
+          for (int64_t i = 0; i < len; ++i) {
+            din[2 * i] = crow[i];
+            din[2 * i + 1] = rrow[i];
+          }
+          continue;
+        }
         // Whole blocks of eight channels first, so that each input position
         // gets one contiguous 16-element write (a cache line in float) from
         // eight input rows; then the rest channel by channel. Channel by
