@@ -29,8 +29,26 @@ class Linear(Layer):
 
     def backward(self, ops, A, upper):
         bias = torch.matmul(A, self.module.bias) if self.module.bias is not None else None
-        return [torch.matmul(A, self.module.weight)], bias
+        return [_times_weight(A, self.module.weight)], bias
 
     def backward_one_hot(self, neurons):
         m = self.module
         return [m.weight[neurons]], (m.bias[neurons] if m.bias is not None else None)
+
+
+# Rows of A up to which the CPU computes A @ W as (W^T A^T)^T.
+FEW_ROWS = 128
+
+
+def _times_weight(A, W):
+    """A @ W ([..., out] @ [out, in]). On the CPU with few rows of A, as
+    (W^T A^T)^T (a view; nothing is copied): MKL runs a product with few rows
+    and many columns well below its speed the other way round. Measured on the
+    2-core AMD EPYC (AVX2), 512 x 3136: at 72 rows 3.6 against 1.9 ms, at 18
+    1.18 against 1.01; whole CROWN-IBP passes, the two alternating in one
+    process: 1.12x faster on mnist_large and cifar_large at k = 1 (18 rows),
+    1.01-1.05x at k = 4 (72), even at k = 16 (288: 0.97-1.02x)."""
+    rows = A.numel() // max(1, A.shape[-1])
+    if A.device.type != "cpu" or rows > FEW_ROWS or rows == 0:
+        return torch.matmul(A, W)
+    return torch.mm(W.t(), A.reshape(rows, A.shape[-1]).t()).t().reshape(*A.shape[:-1], W.shape[1])
