@@ -2,7 +2,7 @@
 `symbolic` and CROWN `backward`), timed inside whole passes of the engine.
 
     .venv/bin/python benchmarks/layer_times.py [--networks mnist_large] [--methods crown-ibp]
-                                               [--ks 16] [--repeats 10] [--reference] [--json PATH]
+                                               [--ks 16] [--repeats 10] [--reference | --compare] [--json PATH]
 
 The torch profiler distorts per-op CPU times on small passes; this wraps each
 layer class's step methods in a wall-clock timer instead (a few microseconds
@@ -11,7 +11,8 @@ autograd, and reports per step the median over the passes, beside the median
 (and the fastest) pass. What the steps do not cover (the specification,
 concretization at the input, the engine's own Python) is the rest. On a shared
 2-core VM the median and fastest pass can differ by a third: compare steps
-within one run, not across runs. On CUDA every step is synchronized, so there
+within one run, not across runs; `--compare` runs the fused and the reference
+engine in one process, pass by pass in turn, and prints their steps side by side. On CUDA every step is synchronized, so there
 the steps cost what they cost alone, not overlapped.
 """
 import argparse
@@ -80,29 +81,55 @@ def describe(bm, name):
 
 
 def time_network(network, method, k, repeats, device, reference):
+    return time_engines(network, method, k, repeats, device, ["reference" if reference else "fused"])[0]
+
+
+def time_engines(network, method, k, repeats, device, engines):
+    """One row per engine ("fused", "reference"); with two, their passes
+    alternate one by one in this process, so that both see the same machine
+    (on the shared 2-core VM, runs minutes apart differed by a third)."""
     torch.manual_seed(0)
     model = get_model(network).eval().to(device)
-    bm = BoundedModule(model, reference=reference) if reference else BoundedModule(model)
+    bms = {e: BoundedModule(model, reference=e == "reference") for e in engines}
     x = torch.rand(k, *INPUT_SHAPES[network], device=device)
     y = torch.randint(0, NUM_CLASSES[network], (k,), device=device)
     C = margin_spec(y, NUM_CLASSES[network]).to(device)
-    passes, per_step = [], collections.defaultdict(list)
+    passes = {e: [] for e in engines}
+    per_step = {e: collections.defaultdict(list) for e in engines}
     with torch.no_grad(), StepTimer(device) as timer:
         for i in range(repeats + 2):  # two warm-up passes
-            timer.times.clear()
-            timer.sync()
-            t = time.perf_counter()
-            bm.compute_bounds(x, 0.1, method, C=C)
-            timer.sync()
-            if i >= 2:
-                passes.append(time.perf_counter() - t)
-                for key, s in timer.times.items():
-                    per_step[key].append(s)
-    steps = [dict(layer=key[0], kind=key[1], step=key[2], module=describe(bm, key[0]),
-                  ms=statistics.median(v) * 1e3) for key, v in per_step.items()]
-    steps.sort(key=lambda r: -r["ms"])
-    return dict(network=network, method=method, k=k, engine="reference" if reference else "fused",
-                pass_ms=statistics.median(passes) * 1e3, pass_ms_min=min(passes) * 1e3, steps=steps)
+            for e in engines:
+                timer.times.clear()
+                timer.sync()
+                t = time.perf_counter()
+                bms[e].compute_bounds(x, 0.1, method, C=C)
+                timer.sync()
+                if i >= 2:
+                    passes[e].append(time.perf_counter() - t)
+                    for key, v in timer.times.items():
+                        per_step[e][key].append(v)
+    rows = []
+    for e in engines:
+        steps = [dict(layer=key[0], kind=key[1], step=key[2], module=describe(bms[e], key[0]),
+                      ms=statistics.median(v) * 1e3) for key, v in per_step[e].items()]
+        steps.sort(key=lambda r: -r["ms"])
+        rows.append(dict(network=network, method=method, k=k, engine=e, pass_ms=statistics.median(passes[e]) * 1e3,
+                         pass_ms_min=min(passes[e]) * 1e3, steps=steps))
+    return rows
+
+
+def print_comparison(fused, ref, top):
+    """The two engines' steps side by side (rows of time_engines), largest fused steps first."""
+    print("%s %s k=%d, alternating: fused %.2f ms, reference %.2f ms per pass (medians): reference / fused %.2fx" % (
+        fused["network"], fused["method"], fused["k"], fused["pass_ms"], ref["pass_ms"],
+        ref["pass_ms"] / fused["pass_ms"]), flush=True)
+    theirs = {(s["layer"], s["step"]): s["ms"] for s in ref["steps"]}
+    for s in fused["steps"][:top]:
+        r = theirs.get((s["layer"], s["step"]))
+        print("  %-4s %-10s %-9s fused %7.2f ms  reference %s  %s" % (
+            s["layer"], s["kind"], s["step"], s["ms"],
+            "%7.2f ms %5.2fx" % (r, r / s["ms"]) if r is not None and s["ms"] > 0 else "      -         ",
+            s["module"]))
 
 
 def main(argv=None):
@@ -114,12 +141,17 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=8, help="steps printed per case (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reference", action="store_true", help="time the pure-PyTorch engine instead")
+    ap.add_argument("--compare", action="store_true",
+                    help="time the fused and the reference engine, passes alternating in this process, and print "
+                         "their steps side by side")
     ap.add_argument("--nchw-boxes", action="store_true",
                     help="the fused engine without its channels-last CPU boxes (bounds/_ops.py), for an A/B")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if a.repeats < 1:
         ap.error("--repeats must be at least 1")
+    if a.compare and a.reference:
+        ap.error("--compare times both engines; leave out --reference")
     if a.nchw_boxes:
         if a.reference:
             ap.error("--nchw-boxes is an option of the fused engine, not of --reference")
@@ -134,6 +166,15 @@ def main(argv=None):
             ap.error("unknown network %r; known: %s" % (network, ", ".join(sorted(INPUT_SHAPES))))
         for method in [m for m in a.methods.split(",") if m]:
             for k in [int(v) for v in a.ks.split(",") if v]:
+                if a.compare:
+                    fused, ref = time_engines(network, method, k, a.repeats, a.device, ["fused", "reference"])
+                    for row in (fused, ref):
+                        row["compared"] = True
+                        if a.nchw_boxes and row["engine"] == "fused":
+                            row["engine"] += ", NCHW boxes"
+                    rows += [fused, ref]
+                    print_comparison(fused, ref, a.top)
+                    continue
                 row = time_network(network, method, k, a.repeats, a.device, a.reference)
                 if a.nchw_boxes:
                     row["engine"] += ", NCHW boxes"

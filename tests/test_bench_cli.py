@@ -180,6 +180,14 @@ def test_layer_times_script_times_every_step_of_a_pass(tmp_path):
     assert nchw["engine"] == "fused, NCHW boxes" and all(s["ms"] > 0 for s in nchw["steps"])
     bad = _run_script("layer_times.py", "--reference", "--nchw-boxes")
     assert bad.returncode == 2 and "--nchw-boxes" in bad.stderr
+    # --compare: both engines from one process, the same steps timed in each.
+    fused, ref = _record("layer_times.py", tmp_path / "c.json", "--networks", "mnist_small", "--methods", "ibp",
+                         "--ks", "2", "--repeats", "1", "--compare")["rows"]
+    assert (fused["engine"], ref["engine"]) == ("fused", "reference") and fused["compared"] and ref["compared"]
+    assert {(s["layer"], s["step"]) for s in fused["steps"]} == {(s["layer"], s["step"]) for s in ref["steps"]}
+    assert all(s["ms"] > 0 for s in fused["steps"] + ref["steps"])
+    bad = _run_script("layer_times.py", "--reference", "--compare")
+    assert bad.returncode == 2 and "--compare" in bad.stderr
 
 
 def test_layer_timer_restores_the_layer_classes():
