@@ -12,8 +12,9 @@ autograd, and reports per step the median over the passes, beside the median
 concretization at the input, the engine's own Python) is the rest. On a shared
 2-core VM the median and fastest pass can differ by a third: compare steps
 within one run, not across runs; `--compare` runs the fused and the reference
-engine in one process, pass by pass in turn, and prints their steps side by side. On CUDA every step is synchronized, so there
-the steps cost what they cost alone, not overlapped.
+engine in one process, pass by pass in turn, and prints their steps side by
+side. On CUDA every step is synchronized, so there the steps cost what they
+cost alone, not overlapped.
 """
 import argparse
 import collections

@@ -450,3 +450,22 @@ def test_backward_one_hot_equals_backward_of_the_one_hot_matrix(conv):
         g_got = torch.autograd.grad((got * w).sum() + got_bias.sum(), layer.module.weight)
         g_want = torch.autograd.grad((want * w).sum() + want_bias.sum(), layer.module.weight)
         torch.testing.assert_close(g_got, g_want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_backward_product_equals_a_times_w(dtype):
+    """CROWN's step through a Linear computes A @ W, on the CPU with few rows as
+    (W^T A^T)^T (layers/linear.py): the same numbers for 0, few and many rows
+    (either side of FEW_ROWS), 2-D to 4-D A, with its gradients."""
+    from mixtrain_cuda.bounds.layers import linear
+    torch.manual_seed(0)
+    W = torch.randn(7, 13, dtype=dtype)
+    for shape in [(0, 3, 7), (1, 9, 7), (2, 9, 7), (5, 7), (3, 2, 4, 7), (linear.FEW_ROWS + 1, 7)]:
+        A = torch.randn(*shape, dtype=dtype, requires_grad=True)
+        got = linear._times_weight(A, W)
+        want = torch.matmul(A, W)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want)
+        if A.numel():
+            g = torch.randn_like(want)
+            torch.testing.assert_close(torch.autograd.grad(got, A, g)[0], torch.autograd.grad(want, A, g)[0])
