@@ -40,3 +40,25 @@ def bench_bound_pass(benchmark, device, case, backward, engine):
     benchmark.group = "%s %s %s B=%d %s" % (device, net, method, batch, "fwd+bwd" if backward else "fwd")
     benchmark.extra_info.update(batch=batch, eps=eps)
     benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
+
+
+# CROWN's step through the large nets' first Linear (512 outputs; 3136 and 4096 inputs) at the rows of
+# CROWN-IBP with 9 margins stacked lower/upper: k = 1, 4, 16 points (18, 72, 288 rows).
+LINEAR_ROWS = [18, 72, 288]
+LINEAR_INPUTS = [3136, 4096]
+
+
+@pytest.mark.parametrize("form", ["matmul", "engine"])
+@pytest.mark.parametrize("rows", LINEAR_ROWS)
+@pytest.mark.parametrize("inputs", LINEAR_INPUTS)
+def bench_crown_linear_product(benchmark, rows, inputs, form):
+    """A @ W as torch.matmul against the engine's layers/linear.py _times_weight (on the CPU up to
+    FEW_ROWS rows: (W^T A^T)^T). CPU only: elsewhere the two are the same call. Compare each group's
+    two rows."""
+    from mixtrain_cuda.bounds.layers.linear import _times_weight
+    torch.manual_seed(0)
+    A = torch.randn(rows // 18, 18, 512)
+    W = torch.randn(512, inputs)
+    fn = (lambda: torch.matmul(A, W)) if form == "matmul" else (lambda: _times_weight(A, W))
+    benchmark.group = "cpu crown linear backward %d rows x 512 -> %d" % (rows, inputs)
+    benchmark.pedantic(fn, rounds=30, warmup_rounds=3, iterations=1)
