@@ -98,6 +98,9 @@ struct SimdKernels {
   T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);
   void (*crown_relax_row)(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n);
   void (*crown_conv_rows)(const CrownConvRow<T>&, int64_t y0, int64_t y1);
+  void (*wino_input_tile)(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs);
+  void (*wino_output_tile)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr,
+                           int64_t O, int64_t cs);
   int64_t lanes;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/interval_conv2d_cpu.h"
 #include "cpu/interval_gemm.h"
 
 namespace mixtrain {
@@ -47,7 +48,7 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
   // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests and
   // benchmarks/cpu_conv_paths.py run both paths).
   if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {
-    if (std::strcmp(e, "direct") == 0) return true;
+    if (std::strcmp(e, "direct") == 0 || std::strcmp(e, "winograd") == 0) return true;
     if (std::strcmp(e, "onednn") == 0) return false;
   }
   const bool avx2 = interval_simd_lanes(false) < 16;
@@ -117,48 +118,12 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
          (out_channels <= 32 && macs <= (int64_t(64) << 20)) || (kernel_area == 1 && macs <= (int64_t(9) << 19));
 }
 
-std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,
-                                                          const at::Tensor& weight,
-                                                          const c10::optional<at::Tensor>& bias,
-                                                          const ConvGeometry& g) {
-  at::IntArrayRef s(g.stride, 2), p(g.padding, 2), d(g.dilation, 2);
-  const at::MemoryFormat fmt = cpu_box_format(center);
-  // Both inputs in the center's layout, and on a channels-last box the weights
-  // too: oneDNN then runs its NHWC kernels with no reorder (measured with
-  // F.conv2d, B = 16, the MNIST/CIFAR-large layers, 2-core AVX2: NHWC input
-  // 0.84-0.97x of the NCHW time, NHWC input and weight 0.78-0.86x).
-  const at::Tensor w = fmt == at::MemoryFormat::ChannelsLast ? weight.contiguous(fmt) : weight;
-  at::Tensor oc = at::conv2d(center.contiguous(fmt), w, bias, s, p, d, g.groups);
-  at::Tensor orad = at::conv2d(radius.contiguous(fmt), w.abs(), c10::nullopt, s, p, d, g.groups);
-  return {with_standard_strides(oc, fmt), with_standard_strides(orad, fmt)};
-}
+}  // namespace
 
-std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center, const at::Tensor& radius,
-                                                       const at::Tensor& weight,
-                                                       const c10::optional<at::Tensor>& bias,
-                                                       at::IntArrayRef stride, at::IntArrayRef padding,
-                                                       at::IntArrayRef dilation, int64_t groups) {
-  const ConvGeometry g = check_interval_conv_args(center, radius, weight, bias, stride, padding, dilation, groups);
-  const int64_t L = g.out_h * g.out_w;
-  const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
-  const int64_t Og = g.out_channels / g.groups;
-  const int64_t macs = g.batch * L * g.out_channels * Kg;
-  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L))
-    return interval_conv2d_onednn(center, radius, weight, bias, g);
-
-  const at::Tensor w = weight.contiguous();
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  // The center's layout (cpu_box_format): NCHW, or channels-last, which the
-  // tile copies out whole pixel by pixel.
-  const at::MemoryFormat fmt = cpu_box_format(center);
-  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
-  at::Tensor oc = empty_in_format({g.batch, g.out_channels, g.out_h, g.out_w}, center.options(), fmt);
-  at::Tensor orad = at::empty_like(oc);
-  if (oc.numel() == 0) return {oc, orad};
-  const int64_t cin_g = g.channels / g.groups, kh = g.kh, kw = g.kw;
-  const int64_t hp = g.height + 2 * g.padding[0], wp = g.width + 2 * g.padding[1];
-
-  AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
+at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
+                          int64_t wp) {
+  at::Tensor xt = at::empty({g.batch * hp * wp * g.channels * 2}, center.options());
+  AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "pad_interleave", [&] {
     // The input once more, zero-padded, channels-last, with center and radius
     // interleaved ([n, hp, wp, c, 2]): the padding copy the kernel needed
     // anyway, now also the layout that lets one address serve both products
@@ -166,7 +131,6 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // layout before, sent every tap of a block to a new cache line: about 30
     // G multiply-adds/s on a 2-core AVX2 machine.) Any input strides.
     const int64_t C = g.channels;
-    at::Tensor xt = at::empty({g.batch * hp * wp * C * 2}, center.options());
     scalar_t* x = xt.data_ptr<scalar_t>();
     const scalar_t* cp = center.data_ptr<scalar_t>();
     const scalar_t* rp = radius.data_ptr<scalar_t>();
@@ -225,6 +189,89 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
         }
       }
     });
+  });
+  return xt;
+}
+
+namespace {
+
+// Where the Winograd path (interval_conv2d_winograd_cpu.cpp) beats both the
+// direct kernel and oneDNN. MIXTRAIN_CPU_CONV=winograd forces it wherever it
+// applies (3x3, stride 1; elsewhere the size rule decides), =direct or
+// =onednn keeps it off.
+// Measured on the 2-core AVX2 machine (AMD EPYC, Zen 3; session 19): the
+// three paths timed call by call in turn, 60 calls each, medians, channels-
+// last boxes; best of direct and oneDNN / Winograd:
+//  - 32->64 on 14x14 and 16x16 (the MNIST/CIFAR-large conv3) at B = 8, 16,
+//    50: 1.14-1.15x, 1.34-1.35x, 1.38-1.39x; 32->32 on 16x16 and 32x32 at
+//    B = 8 and 50: 1.08-1.21x; 64->64 on 8x8 and 16x16 at B = 8 and 50:
+//    1.20-1.72x;
+//  - but at B = 1 (16-64 tiles) 0.51-0.81x, but 32->32 on 32x32 (256 tiles)
+//    1.04x: each call transforms every filter (16 * C * O pairs; not cached,
+//    since a `p.data` write leaves the version counter alone and a cache
+//    could serve stale filters), which only many tiles repay;
+//  - 16 channels (16->16 on 32x32: 0.85-1.01x) and the 3-channel stems
+//    (0.58-0.66x): too few channels per product to amortize the transforms;
+//  - 128->128 on 8x8 0.56x, 0.90x, 1.05x at B = 1, 8, 50, on 4x4 0.62-0.76x:
+//    a draw at best, left to the size rule.
+// So: 32..64 input and at most 64 output channels, from 128 tiles (B x
+// ceil(out_h / 2) x ceil(out_w / 2)) on. AVX2 only: on AVX-512 it is
+// unmeasured, so the size rule decides there (forcing it is safe anywhere).
+bool winograd_pays(const ConvGeometry& g) {
+  if (!winograd_applies(g)) return false;
+  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) return std::strcmp(e, "winograd") == 0;
+  const bool avx2 = interval_simd_lanes(false) == 8;
+  const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
+  return avx2 && g.channels >= 32 && g.channels <= 64 && g.out_channels <= 64 && tiles >= 128;
+}
+
+std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,
+                                                          const at::Tensor& weight,
+                                                          const c10::optional<at::Tensor>& bias,
+                                                          const ConvGeometry& g) {
+  at::IntArrayRef s(g.stride, 2), p(g.padding, 2), d(g.dilation, 2);
+  const at::MemoryFormat fmt = cpu_box_format(center);
+  // Both inputs in the center's layout, and on a channels-last box the weights
+  // too: oneDNN then runs its NHWC kernels with no reorder (measured with
+  // F.conv2d, B = 16, the MNIST/CIFAR-large layers, 2-core AVX2: NHWC input
+  // 0.84-0.97x of the NCHW time, NHWC input and weight 0.78-0.86x).
+  const at::Tensor w = fmt == at::MemoryFormat::ChannelsLast ? weight.contiguous(fmt) : weight;
+  at::Tensor oc = at::conv2d(center.contiguous(fmt), w, bias, s, p, d, g.groups);
+  at::Tensor orad = at::conv2d(radius.contiguous(fmt), w.abs(), c10::nullopt, s, p, d, g.groups);
+  return {with_standard_strides(oc, fmt), with_standard_strides(orad, fmt)};
+}
+
+std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center, const at::Tensor& radius,
+                                                       const at::Tensor& weight,
+                                                       const c10::optional<at::Tensor>& bias,
+                                                       at::IntArrayRef stride, at::IntArrayRef padding,
+                                                       at::IntArrayRef dilation, int64_t groups) {
+  const ConvGeometry g = check_interval_conv_args(center, radius, weight, bias, stride, padding, dilation, groups);
+  const int64_t L = g.out_h * g.out_w;
+  const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
+  const int64_t Og = g.out_channels / g.groups;
+  const int64_t macs = g.batch * L * g.out_channels * Kg;
+  if (winograd_pays(g)) return interval_conv2d_winograd(center, radius, weight, bias, g);
+  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L))
+    return interval_conv2d_onednn(center, radius, weight, bias, g);
+
+  const at::Tensor w = weight.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  // The center's layout (cpu_box_format): NCHW, or channels-last, which the
+  // tile copies out whole pixel by pixel.
+  const at::MemoryFormat fmt = cpu_box_format(center);
+  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
+  at::Tensor oc = empty_in_format({g.batch, g.out_channels, g.out_h, g.out_w}, center.options(), fmt);
+  at::Tensor orad = at::empty_like(oc);
+  if (oc.numel() == 0) return {oc, orad};
+  const int64_t cin_g = g.channels / g.groups, kh = g.kh, kw = g.kw;
+  const int64_t hp = g.height + 2 * g.padding[0], wp = g.width + 2 * g.padding[1];
+
+  AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
+    const int64_t C = g.channels;
+    // The input once more, zero-padded, channels-last, center and radius interleaved (pad_interleave).
+    at::Tensor xt = pad_interleave(center, radius, g, hp, wp);
+    scalar_t* x = xt.data_ptr<scalar_t>();
     // Per group, [taps, op, 2]: (W, |W|) per channel, channels padded to whole
     // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);

@@ -33,6 +33,18 @@ void crown_relax_row(const double* l, const double* u, double* us, double* ui, d
 void crown_conv_rows(const CrownConvRow<float>& g, int64_t y0, int64_t y1);
 void crown_conv_rows(const CrownConvRow<double>& g, int64_t y0, int64_t y1);
 
+// Winograd F(2x2, 3x3) transforms (common/winograd_simd.h): one 4 x 4 input
+// patch of n paired elements to its 16 values (at v + xi * vs), and one
+// tile's 16 products (at m + xi * ms) to its 2 x 2 outputs, stored unpaired
+// (center of output q, channel o at dc[q][o * cs], radius at dr[q][o * cs];
+// dc[q] == nullptr skips q).
+void wino_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs);
+void wino_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs);
+void wino_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
+                      int64_t O, int64_t cs);
+void wino_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc, double* const* dr,
+                      int64_t O, int64_t cs);
+
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();
 

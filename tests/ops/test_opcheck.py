@@ -69,7 +69,7 @@ def test_opcheck_channels_last_box(op, grad):
                               test_utils=checks(op, grad))
 
 
-@pytest.mark.parametrize("path", ["direct", "onednn"])
+@pytest.mark.parametrize("path", ["direct", "onednn", "winograd"])
 def test_opcheck_interval_conv2d_ambiguous_layouts(path, monkeypatch):
     """Layouts where strides on dimensions of size 1 could differ between the
     kernels and the fake: one output channel, a 1x1 output, a channels-last

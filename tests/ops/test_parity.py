@@ -127,7 +127,8 @@ def test_symbolic_relu_compacts_new_rows_per_sample():
 
 def test_cpu_simd_variants_agree(monkeypatch):
     """Every compiled SIMD variant (AVX-512, AVX2, generic) gives the reference's
-    result (interval_linear, interval_conv2d's direct kernel, crown_conv2d_backward): run the other
+    result (interval_linear, interval_conv2d's direct kernel and Winograd
+    transforms, crown_conv2d_backward): run the other
     variants in a subprocess with the level capped."""
     import subprocess
     import sys
@@ -151,6 +152,13 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "    for x, y in zip(mc.crown_conv2d_backward(A, w, b, s, 1, 1, size), "
             "reference.crown_conv2d_backward(A, w, b, (s, s), (1, 1), (1, 1), size)):\n"
             "        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "import os\n"
+            "os.environ['MIXTRAIN_CPU_CONV'] = 'winograd'\n"
+            "c, r, w = torch.randn(2, 9, 11, 13, dtype=torch.float64), torch.rand(2, 9, 11, 13, dtype=torch.float64), "
+            "torch.randn(21, 9, 3, 3, dtype=torch.float64)\n"
+            "for x, y in zip(mc.interval_conv2d(c, r, w, None, 1, 1), "
+            "reference.interval_conv2d(c, r, w, None, (1, 1), (1, 1))):\n"
+            "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
             "print(mc.build_info()['cpu_simd'])\n")
     seen = set()
     for level in ("generic", "avx2", "avx512"):
@@ -215,11 +223,13 @@ def test_interval_conv2d_channels_last_input():
         torch.testing.assert_close(got, want)
 
 
-@pytest.mark.parametrize("path", ["direct", "onednn"])
+@pytest.mark.parametrize("path", ["direct", "onednn", "winograd"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
     """interval_conv2d's CPU kernel picks a direct convolution or two oneDNN
-    ones by layer size; MIXTRAIN_CPU_CONV forces each. 16/48/70 channels
+    ones by layer size (or Winograd's F(2x2, 3x3) for 3x3 stride-1 layers:
+    the first and seventh geometry; elsewhere "winograd" leaves the choice
+    to the size rule); MIXTRAIN_CPU_CONV forces each. 16/48/70 channels
     cover the vector tails, strides 1..3 the position-to-input address
     arithmetic; one input is channels-last, one a strided view. The direct
     kernel's tasks are spans of up to 96 flattened output positions whose
@@ -249,7 +259,7 @@ def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
             torch.testing.assert_close(x, y, **tol)
 
 
-@pytest.mark.parametrize("path", ["direct", "onednn"])
+@pytest.mark.parametrize("path", ["direct", "onednn", "winograd"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_keeps_channels_last_on_cpu(path, dtype, monkeypatch):
     """On the CPU a channels-last box gives channels-last outputs on both paths
@@ -281,6 +291,45 @@ def test_interval_conv2d_keeps_channels_last_on_cpu(path, dtype, monkeypatch):
         for x, y in zip(mc.interval_relu(*cl), relu):
             assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_interval_conv2d_winograd_geometries(dtype, monkeypatch):
+    """The Winograd path covers the output with 2 x 2 tiles: odd output
+    heights and widths (the last tile half outside, its input one zero row or
+    column past the padding), padding 0..2, 1x1 to 2x2 outputs, channel
+    counts off the SIMD width (5, 33 in; 1, 7, 70 out: the last vector of
+    output channels stored by scalars), NCHW, channels-last and strided
+    boxes, with and without bias, spans of tiles cut across rows (12 x 29 at
+    B = 1) and an empty batch. It is a different computation, not a copy of
+    the direct path: float32 results differ from it in the last bits."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
+    torch.manual_seed(8)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    geometries = [  # (B, C, H, W, O, padding, layout)
+        (2, 5, 7, 9, 7, 1, "nchw"), (1, 33, 12, 29, 70, 1, "cl"), (3, 8, 6, 5, 1, 0, "cl"),
+        (1, 4, 3, 3, 8, 0, "nchw"), (1, 4, 4, 3, 9, 0, "strided"), (2, 16, 5, 6, 16, 2, "cl"),
+        (0, 8, 6, 6, 8, 1, "cl"), (4, 32, 8, 8, 64, 1, "cl"),
+    ]
+    for i, (B, C, H, W, O, p, layout) in enumerate(geometries):
+        c, r = torch.randn(B, C, H, W, dtype=dtype), torch.rand(B, C, H, W, dtype=dtype)
+        if layout == "cl":
+            c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
+        if layout == "strided":
+            c = torch.randn(B, C, H, 2 * W, dtype=dtype)[..., ::2]
+        w = torch.randn(O, C, 3, 3, dtype=dtype)
+        b = torch.randn(O, dtype=dtype) if i % 2 == 0 else None
+        got = mc.interval_conv2d(c, r, w, b, padding=p)
+        want = reference.interval_conv2d(c, r, w, b, (1, 1), (p, p), (1, 1), 1)
+        for x, y in zip(got, want):
+            assert x.shape == y.shape
+            if B > 0:  # (an empty box has no layout to keep: opcheck covers its strides)
+                assert x.is_contiguous(memory_format=torch.channels_last if layout == "cl" else torch.contiguous_format)
+            torch.testing.assert_close(x, y, **tol)
+    if dtype == torch.float32:
+        monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
+        direct = mc.interval_conv2d(c, r, w, b, padding=1)
+        assert not torch.equal(got[0], direct[0]) and not torch.equal(got[1], direct[1])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -1,0 +1,28 @@
+#pragma once
+// Pieces of interval_conv2d's CPU kernel shared between its direct path
+// (interval_conv2d_cpu.cpp) and its Winograd path (interval_conv2d_winograd_cpu.cpp).
+#include <ATen/ATen.h>
+
+#include "checks.h"
+
+namespace mixtrain {
+
+// Center and radius once more, zero-padded, channels-last and interleaved:
+// [batch, hp, wp, channels, 2], the input's pixel (h, w) at (h + padding[0],
+// w + padding[1]). hp and wp may exceed the padded input (height + 2 *
+// padding[0], ...): the rows and columns past it are zeros too.
+at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
+                          int64_t wp);
+
+// Whether the Winograd path can run this convolution: 3x3, stride 1,
+// dilation 1, one group.
+bool winograd_applies(const ConvGeometry& g);
+
+// interval_conv2d by Winograd's F(2x2, 3x3) (see the .cpp); outputs in the
+// center's layout (cpu_box_format).
+std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& center, const at::Tensor& radius,
+                                                            const at::Tensor& weight,
+                                                            const c10::optional<at::Tensor>& bias,
+                                                            const ConvGeometry& g);
+
+}  // namespace mixtrain
