@@ -1,6 +1,7 @@
-"""Times both CPU paths of interval_conv2d on every MixTrain conv layer -- the
+"""Times the CPU paths of interval_conv2d on every MixTrain conv layer -- the
 direct kernel and oneDNN's pair of convolutions (csrc/cpu/interval_conv2d_cpu.cpp,
-`fused_conv_pays`) -- forced through MIXTRAIN_CPU_CONV, against the size rule's
+`fused_conv_pays`), and on 3x3 stride-1 layers Winograd's F(2x2, 3x3)
+(`winograd_pays`; winograd_s is null elsewhere) -- forced through MIXTRAIN_CPU_CONV, against the size rule's
 choice ("auto") and the two-convolution reference, alternating in one process,
 so that the rule beside the code can be checked against numbers that anyone
 can reproduce (earlier A/B runs were throwaway scripts).
@@ -23,7 +24,7 @@ from mixtrain_cuda import bench, ops  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.ops import reference  # noqa: E402
 
-PATHS = ("direct", "onednn", "auto")
+PATHS = ("direct", "onednn", "winograd", "auto")
 
 
 def _with_path(path, fn):
@@ -47,14 +48,17 @@ def time_case(cin, hw, cout, k, s, p, batch, rounds):
     w = torch.randn(cout, cin, k, k)
     b = torch.randn(cout)
     fused = lambda: ops.interval_conv2d(c, r, w, b, s, p)  # noqa: E731
-    timers = {path: _with_path(path, fused) for path in PATHS}
+    paths = [x for x in PATHS if x != "winograd" or (k == 3 and s == 1)]
+    timers = {path: _with_path(path, fused) for path in paths}
     timers["reference"] = lambda: bench.median_seconds(
         lambda: reference.interval_conv2d(c, r, w, b, (s, s), (p, p)), "cpu", budget=0.2)
     samples = {name: [] for name in timers}
     for _ in range(rounds):
         for name, timer in timers.items():
             samples[name].append(timer())
-    return {name + "_s": statistics.median(v) for name, v in samples.items()}
+    out = {name + "_s": statistics.median(v) for name, v in samples.items()}
+    out.setdefault("winograd_s", None)
+    return out
 
 
 def main(argv=None):
@@ -74,8 +78,8 @@ def main(argv=None):
     if not layers:
         ap.error("no layer matches --only %r" % a.only)
     rows = []
-    print("%-28s %-24s %3s %9s %9s %9s %9s  %s" % ("layer", "shape", "B", "direct", "onednn", "auto", "ref",
-                                                   "ref/direct ref/onednn ref/auto"))
+    print("%-28s %-24s %3s %9s %9s %9s %9s %9s  %s" % ("layer", "shape", "B", "direct", "onednn", "winograd",
+                                                        "auto", "ref", "ref/direct ref/onednn ref/wino ref/auto"))
     for cin, hw, cout, k, s, p, label in layers:
         for batch in batches:
             row = dict(layer=label, cin=cin, hw=hw, cout=cout, k=k, stride=s, padding=p, batch=batch,
@@ -83,11 +87,14 @@ def main(argv=None):
             row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds))
             rows.append(row)
             ref = row["reference_s"]
-            print("%-28s %-24s %3d %7.0fus %7.0fus %7.0fus %7.0fus  %.2fx %.2fx %.2fx" % (
+            wino = row["winograd_s"]
+            print("%-28s %-24s %3d %7.0fus %7.0fus %9s %7.0fus %7.0fus  %.2fx %.2fx %5s %.2fx" % (
                 label, "%d->%d %dx%d s%d on %dx%d" % (cin, cout, k, k, s, hw, hw), batch, row["direct_s"] * 1e6,
-                row["onednn_s"] * 1e6, row["auto_s"] * 1e6, ref * 1e6, ref / row["direct_s"], ref / row["onednn_s"],
+                row["onednn_s"] * 1e6, "%7.0fus" % (wino * 1e6) if wino else "-", row["auto_s"] * 1e6, ref * 1e6,
+                ref / row["direct_s"], ref / row["onednn_s"], "%.2fx" % (ref / wino) if wino else "-",
                 ref / row["auto_s"]), flush=True)
-    best = sum(min(r["direct_s"], r["onednn_s"]) / r["auto_s"] >= 0.9 for r in rows)
+    best = sum(min(t for t in (r["direct_s"], r["onednn_s"], r["winograd_s"]) if t) / r["auto_s"] >= 0.9
+               for r in rows)
     print("auto within 10%% of the faster path: %d of %d cases" % (best, len(rows)))
     if a.json:
         bench.write_cpu_record(a.json, "benchmarks/cpu_conv_paths.py", argv if argv is not None else sys.argv[1:],
