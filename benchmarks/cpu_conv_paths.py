@@ -1,7 +1,7 @@
 """Times the CPU paths of interval_conv2d on every MixTrain conv layer -- the
 direct kernel and oneDNN's pair of convolutions (csrc/cpu/interval_conv2d_cpu.cpp,
-`fused_conv_pays`), and on 3x3 stride-1 layers Winograd's F(2x2, 3x3)
-(`winograd_pays`; winograd_s is null elsewhere) -- forced through MIXTRAIN_CPU_CONV, against the size rule's
+`fused_conv_pays`), and on 3x3 stride-1 and 4x4 stride-2 layers Winograd's F(2x2, 3x3) or
+F(2x2, 2x2) over the stride phases (`winograd_pays`; winograd_s is null elsewhere) -- forced through MIXTRAIN_CPU_CONV, against the size rule's
 choice ("auto") and the two-convolution reference, alternating in one process,
 so that the rule beside the code can be checked against numbers that anyone
 can reproduce (earlier A/B runs were throwaway scripts).
@@ -48,7 +48,7 @@ def time_case(cin, hw, cout, k, s, p, batch, rounds):
     w = torch.randn(cout, cin, k, k)
     b = torch.randn(cout)
     fused = lambda: ops.interval_conv2d(c, r, w, b, s, p)  # noqa: E731
-    paths = [x for x in PATHS if x != "winograd" or (k == 3 and s == 1)]
+    paths = [x for x in PATHS if x != "winograd" or (k, s) in ((3, 1), (4, 2))]
     timers = {path: _with_path(path, fused) for path in paths}
     timers["reference"] = lambda: bench.median_seconds(
         lambda: reference.interval_conv2d(c, r, w, b, (s, s), (p, p)), "cpu", budget=0.2)

@@ -124,10 +124,10 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
                    "--rounds", "1")["rows"]
     assert row["layer"] == "mnist_small.conv1" and row["batch"] == 1
     assert all(row[k] > 0 for k in ("direct_s", "onednn_s", "auto_s", "reference_s"))
-    assert row["winograd_s"] is None  # a 4x4 stride-2 layer: no Winograd path
-    row, = _record("cpu_conv_paths.py", tmp_path / "w.json", "--only", "cifar_resnet.conv8", "--batches", "1",
+    assert row["winograd_s"] > 0  # a 4x4 stride-2 layer: Winograd over its stride phases
+    row, = _record("cpu_conv_paths.py", tmp_path / "w.json", "--only", "cifar_resnet.conv7", "--batches", "1",
                    "--rounds", "1")["rows"]
-    assert row["winograd_s"] > 0  # 3x3 stride 1
+    assert row["winograd_s"] is None  # 3x3 stride 2: no Winograd path
     bad = _run_script("cpu_conv_paths.py", "--only", "mnist_small.conv1",
                       env=dict(os.environ, MIXTRAIN_CPU_CONV="direct"))
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr

@@ -338,7 +338,7 @@ void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
 }
 
 #include "crown_conv_simd.h"  // crown_conv_rows, in this namespace
-#include "winograd_simd.h"   // wino_input_tile, wino_output_tile
+#include "winograd_simd.h"   // the Winograd transforms: wino_*, wino22_*
 
 // This variant's kernel table, e.g. mixtrain::simd_avx2::kernels_f32.
 extern const SimdKernels<float> kernels_f32;
@@ -350,6 +350,8 @@ const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BY
                                      &crown_conv_rows<float, MIXTRAIN_SIMD_BYTES>,
                                      &wino_input_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      &wino_output_tile<float, MIXTRAIN_SIMD_BYTES>,
+                                     &wino22_input_tile<float, MIXTRAIN_SIMD_BYTES>,
+                                     &wino22_output_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      Simd<float, MIXTRAIN_SIMD_BYTES>::L};
 const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
                                       &interval_direct_conv_span<double, MIXTRAIN_SIMD_BYTES>,
@@ -358,6 +360,8 @@ const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_
                                       &crown_conv_rows<double, MIXTRAIN_SIMD_BYTES>,
                                       &wino_input_tile<double, MIXTRAIN_SIMD_BYTES>,
                                       &wino_output_tile<double, MIXTRAIN_SIMD_BYTES>,
+                                      &wino22_input_tile<double, MIXTRAIN_SIMD_BYTES>,
+                                      &wino22_output_tile<double, MIXTRAIN_SIMD_BYTES>,
                                       Simd<double, MIXTRAIN_SIMD_BYTES>::L};
 
 }  // namespace MIXTRAIN_SIMD_NS

@@ -59,6 +59,35 @@ void wino_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64
   }
 }
 
+template <typename T, typename Vec, int... I>
+static void wino_unpair(Vec a, Vec b, T* c, T* r, std::integer_sequence<int, I...>) {
+  const Vec cv = __builtin_shufflevector(a, b, (2 * I)...);
+  const Vec rv = __builtin_shufflevector(a, b, (2 * I + 1)...);
+  __builtin_memcpy(c, &cv, sizeof(Vec));
+  __builtin_memcpy(r, &rv, sizeof(Vec));
+}
+
+// Stores the 2 x 2 outputs of L channels from o0 on, given as (center,
+// radius) pairs in two vectors per output (y[half][q]); see wino_output_tile.
+template <typename T, typename Vec, int... I>
+static void wino_store(const Vec (&y)[2][4], int64_t o0, T* const* dc, T* const* dr, int64_t O, int64_t cs,
+                       std::integer_sequence<int, I...> seq) {
+  constexpr int L = sizeof...(I);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    if (!dc[q]) continue;
+    if (cs == 1 && o0 + L <= O) {
+      wino_unpair(y[0][q], y[1][q], dc[q] + o0, dr[q] + o0, seq);
+      continue;
+    }
+    for (int i = 0; i < L && o0 + i < O; ++i) {
+      const Vec& v = y[(2 * i) / L][q];
+      dc[q][(o0 + i) * cs] = v[(2 * i) % L];
+      dr[q][(o0 + i) * cs] = v[(2 * i + 1) % L];
+    }
+  }
+}
+
 // The 2 x 2 outputs of one tile from its 16 products (value xi at m + xi *
 // ms), n paired elements each (n = 2 * padded channels, a multiple of 2 * L),
 // plus `bias` ([n], (bias, 0) pairs, or nullptr), stored unpaired: output q =
@@ -68,14 +97,6 @@ void wino_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64
 // each pair of product vectors is split into a center and a radius vector
 // by two shuffles (a scalar scatter after the transform cost about as much as
 // the transform itself: perf, 5% of a B = 50 call).
-template <typename T, typename Vec, int... I>
-static void wino_unpair(Vec a, Vec b, T* c, T* r, std::integer_sequence<int, I...>) {
-  const Vec cv = __builtin_shufflevector(a, b, (2 * I)...);
-  const Vec rv = __builtin_shufflevector(a, b, (2 * I + 1)...);
-  __builtin_memcpy(c, &cv, sizeof(Vec));
-  __builtin_memcpy(r, &rv, sizeof(Vec));
-}
-
 template <typename T, int Bytes>
 void wino_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr, int64_t O,
                       int64_t cs) {
@@ -102,19 +123,86 @@ void wino_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const
         y[h][2 * a + 1] = s[a][1] - s[a][2] - s[a][3] + b;
       }
     }
-    const int64_t o0 = e / 2;  // the block's first channel; it holds L channels
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      if (!dc[q]) continue;
-      if (cs == 1 && o0 + L <= O) {
-        wino_unpair(y[0][q], y[1][q], dc[q] + o0, dr[q] + o0, std::make_integer_sequence<int, L>{});
-        continue;
+    wino_store(y, e / 2, dc, dr, O, cs, std::make_integer_sequence<int, L>{});
+  }
+}
+
+// ---- F(2x2, 2x2), for 4x4 stride-2 convolutions taken apart into their four
+// stride phases (cpu/interval_conv2d_winograd_cpu.cpp): 9 products per tile
+// instead of 16.
+//   B^T = [1 -1  0]    G = [1 0]    A^T = [1 1 0]
+//         [0  1  0]        [1 1]          [0 1 1]
+//         [0 -1  1]        [0 1]
+// (y0 = (d0 - d1) g0 + d1 (g0 + g1), y1 = d1 (g0 + g1) + (d2 - d1) g1.)
+
+// The 9 transformed values of one 3 x 3 patch: element (i, j) at x + i * row
+// + j * px, value xi = 3 * i + j at v + xi * vs.
+template <typename T, int Bytes>
+void wino22_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs) {
+  using S = Simd<T, Bytes>;
+  using Vec = typename S::V;
+  constexpr int L = S::L;
+  const int64_t nv = n - n % L;
+  for (int64_t e = 0; e < nv; e += L) {
+    Vec t[3][3];
+#pragma GCC unroll 3
+    for (int j = 0; j < 3; ++j) {
+      const Vec d0 = S::load(x + j * px + e), d1 = S::load(x + row + j * px + e);
+      const Vec d2 = S::load(x + 2 * row + j * px + e);
+      t[0][j] = d0 - d1;
+      t[1][j] = d1;
+      t[2][j] = d2 - d1;
+    }
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; ++i) {
+      const Vec o[3] = {t[i][0] - t[i][1], t[i][1], t[i][2] - t[i][1]};
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) __builtin_memcpy(v + (3 * i + j) * vs + e, &o[j], sizeof(Vec));
+    }
+  }
+  for (int64_t e = nv; e < n; ++e) {
+    T t[3][3];
+    for (int j = 0; j < 3; ++j) {
+      const T d0 = x[j * px + e], d1 = x[row + j * px + e], d2 = x[2 * row + j * px + e];
+      t[0][j] = d0 - d1;
+      t[1][j] = d1;
+      t[2][j] = d2 - d1;
+    }
+    for (int i = 0; i < 3; ++i) {
+      v[(3 * i) * vs + e] = t[i][0] - t[i][1];
+      v[(3 * i + 1) * vs + e] = t[i][1];
+      v[(3 * i + 2) * vs + e] = t[i][2] - t[i][1];
+    }
+  }
+}
+
+// The 2 x 2 outputs of one tile from its 9 products (value xi at m + xi * ms);
+// the rest as wino_output_tile.
+template <typename T, int Bytes>
+void wino22_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr, int64_t O,
+                        int64_t cs) {
+  using S = Simd<T, Bytes>;
+  using Vec = typename S::V;
+  constexpr int L = S::L;
+  for (int64_t e = 0; e < n; e += 2 * L) {
+    Vec y[2][4];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const T* mh = m + e + h * L;
+      Vec s[2][3];
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        const Vec m0 = S::load(mh + j * ms), m1 = S::load(mh + (3 + j) * ms), m2 = S::load(mh + (6 + j) * ms);
+        s[0][j] = m0 + m1;
+        s[1][j] = m1 + m2;
       }
-      for (int i = 0; i < L && o0 + i < O; ++i) {
-        const Vec& v = y[(2 * i) / L][q];
-        dc[q][(o0 + i) * cs] = v[(2 * i) % L];
-        dr[q][(o0 + i) * cs] = v[(2 * i + 1) % L];
+      const Vec b = bias ? S::load(bias + e + h * L) : Vec{};
+#pragma GCC unroll 2
+      for (int a = 0; a < 2; ++a) {
+        y[h][2 * a] = s[a][0] + s[a][1] + b;
+        y[h][2 * a + 1] = s[a][1] + s[a][2] + b;
       }
     }
+    wino_store(y, e / 2, dc, dr, O, cs, std::make_integer_sequence<int, L>{});
   }
 }

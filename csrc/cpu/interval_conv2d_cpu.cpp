@@ -197,8 +197,8 @@ namespace {
 
 // Where the Winograd path (interval_conv2d_winograd_cpu.cpp) beats both the
 // direct kernel and oneDNN. MIXTRAIN_CPU_CONV=winograd forces it wherever it
-// applies (3x3, stride 1; elsewhere the size rule decides), =direct or
-// =onednn keeps it off.
+// applies (3x3 stride 1, 4x4 stride 2; elsewhere the size rule decides),
+// =direct or =onednn keeps it off.
 // Measured on the 2-core AVX2 machine (AMD EPYC, Zen 3; session 19): the
 // three paths timed call by call in turn, 60 calls each, medians, channels-
 // last boxes; best of direct and oneDNN / Winograd:
@@ -215,14 +215,25 @@ namespace {
 //  - 128->128 on 8x8 0.56x, 0.90x, 1.05x at B = 1, 8, 50, on 4x4 0.62-0.76x:
 //    a draw at best, left to the size rule.
 // So: 32..64 input and at most 64 output channels, from 128 tiles (B x
-// ceil(out_h / 2) x ceil(out_w / 2)) on. AVX2 only: on AVX-512 it is
-// unmeasured, so the size rule decides there (forcing it is safe anywhere).
+// ceil(out_h / 2) x ceil(out_w / 2)) on.
+// 4x4 stride-2 layers (F(2x2, 2x2) over the four stride phases), the same
+// measurement: 32->32 on 28x28 and 32x32 at B = 8 and 16 1.14-1.18x, 64->64
+// on 16x16 at B = 8 and 50 1.10x and 1.23x; but 32->32 at B = 50 (2450-3200
+// tiles) 0.95-0.99x, where perf put 15% of the call in the padded copy of the
+// input (4x the output's pixels, memory-bound) -- so 32-channel layers up to
+// 1024 tiles only; 64->64 on 14x14 (a 7x7 output, its last tiles half
+// empty) 0.93x at B = 8, 1.01x at B = 50 -- so even output sizes only; and
+// at B = 1 (49-64 tiles) 0.35-0.87x.
+// AVX2 only: on AVX-512 both are unmeasured, so the size rule decides there
+// (forcing it is safe anywhere).
 bool winograd_pays(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
   if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) return std::strcmp(e, "winograd") == 0;
   const bool avx2 = interval_simd_lanes(false) == 8;
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
-  return avx2 && g.channels >= 32 && g.channels <= 64 && g.out_channels <= 64 && tiles >= 128;
+  if (!avx2 || g.channels < 32 || g.channels > 64 || g.out_channels > 64 || tiles < 128) return false;
+  if (g.kh == 3) return true;
+  return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (g.channels >= 64 || tiles <= 1024);
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,

@@ -19,6 +19,17 @@
 // Rounding: B and A hold only 0 and +-1, G only 0, +-1/2 and 1, so the
 // transforms add and halve; the error is a small multiple of the direct
 // convolution's (tests compare both with the reference at the same tolerance).
+//
+// 4x4 stride-2 convolutions (the MixTrain nets' downsampling layers) take
+// the same road after a change of variables: with kernel rows i = 2a + ph
+// and columns j = 2b + pw,
+//   out[y, x] = sum over (ph, pw) of sum over a, b < 2 of
+//               xpad[2 (y + a) + ph, 2 (x + b) + pw] * W[2a + ph, 2b + pw],
+// a 2x2 stride-1 convolution over the input's four stride phases (4 C
+// channels, the phase-(ph, pw) pixels of the padded input). F(2x2, 2x2)
+// computes each 2 x 2 block of it with 9 products per channel instead of 16;
+// the phases are the taps' outer index, so the 9 products are again runs of
+// the direct micro-kernel, with 4 C taps.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -32,8 +43,9 @@
 namespace mixtrain {
 
 bool winograd_applies(const ConvGeometry& g) {
-  return g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 &&
-         g.dilation[1] == 1 && g.groups == 1;
+  const bool f23 = g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1;
+  const bool f22_phased = g.kh == 4 && g.kw == 4 && g.stride[0] == 2 && g.stride[1] == 2;
+  return (f23 || f22_phased) && g.dilation[0] == 1 && g.dilation[1] == 1 && g.groups == 1;
 }
 
 namespace {
@@ -56,6 +68,17 @@ void filter_transform(const T k[9], T u[16]) {
   }
 }
 
+// U = G k G^T of one 2 x 2 filter k, G = [1 0; 1 1; 0 1].
+template <typename T>
+void filter_transform22(const T k[4], T u[9]) {
+  const T t[3][2] = {{k[0], k[1]}, {k[0] + k[2], k[1] + k[3]}, {k[2], k[3]}};
+  for (int i = 0; i < 3; ++i) {
+    u[3 * i] = t[i][0];
+    u[3 * i + 1] = t[i][0] + t[i][1];
+    u[3 * i + 2] = t[i][1];
+  }
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& center, const at::Tensor& radius,
@@ -68,10 +91,17 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   at::Tensor orad = at::empty_like(oc);
   if (oc.numel() == 0) return {oc, orad};
   const int64_t C = g.channels, O = g.out_channels, L = g.out_h * g.out_w;
+  // F(2x2, 3x3) for 3x3 stride 1, F(2x2, 2x2) over the stride phases for 4x4 stride 2.
+  const bool phased = g.kh == 4;
+  const int64_t alpha = phased ? 3 : 4, nx = alpha * alpha;  // patch side, products per tile
+  const int64_t phases = phased ? 4 : 1, K = phases * C;     // the products' taps
   // Tiles cover the output; an odd last row or column of outputs reads one
-  // more zero row or column of input than the padding gives (pad_interleave).
+  // more zero row or column of input than the padding gives (pad_interleave),
+  // and the copy is at least the padded input's size.
   const int64_t th = (g.out_h + 1) / 2, tw = (g.out_w + 1) / 2, tiles = th * tw;
-  const int64_t hp = 2 * th + 2, wp = 2 * tw + 2;
+  const int64_t step = phased ? 4 : 2;  // input rows from one tile to the next
+  const int64_t hp = std::max(step * th + 2, g.height + 2 * g.padding[0]);
+  const int64_t wp = std::max(step * tw + 2, g.width + 2 * g.padding[1]);
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
 
@@ -80,22 +110,33 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     const scalar_t* x = xt.data_ptr<scalar_t>();
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (O + lanes - 1) / lanes * lanes;
-    // The filters, [16, C, op, 2]: (U, Ua) per output channel, channels padded
-    // to whole vectors with zeros.
-    at::Tensor ut = op > O ? at::zeros({16 * C * op * 2}, center.options())
-                           : at::empty({16 * C * op * 2}, center.options());
+    // The filters, [nx, K, op, 2]: (U, Ua) per output channel, channels padded
+    // to whole vectors with zeros; tap k = phase * C + c.
+    at::Tensor ut = op > O ? at::zeros({nx * K * op * 2}, center.options())
+                           : at::empty({nx * K * op * 2}, center.options());
     scalar_t* u = ut.data_ptr<scalar_t>();
     const scalar_t* ws = w.data_ptr<scalar_t>();
     at::parallel_for(0, O, 8, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o)
-        for (int64_t c = 0; c < C; ++c) {
-          const scalar_t* k = ws + (o * C + c) * 9;
-          scalar_t ka[9], uc[16], ua[16];
-          for (int i = 0; i < 9; ++i) ka[i] = k[i] < 0 ? -k[i] : k[i];
-          filter_transform(k, uc);
-          filter_transform(ka, ua);
-          for (int xi = 0; xi < 16; ++xi) {
-            scalar_t* dst = u + ((xi * C + c) * op + o) * 2;
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t ph = k / C / 2, pw = k / C % 2, c = k % C;
+          const scalar_t* f = ws + (o * C + c) * g.kh * g.kw;
+          scalar_t uc[16], ua[16];
+          if (phased) {
+            scalar_t f2[4], fa[4];  // this phase's 2 x 2 filter: W[2a + ph, 2b + pw]
+            for (int a = 0; a < 2; ++a)
+              for (int bb = 0; bb < 2; ++bb) f2[2 * a + bb] = f[(2 * a + ph) * 4 + 2 * bb + pw];
+            for (int i = 0; i < 4; ++i) fa[i] = f2[i] < 0 ? -f2[i] : f2[i];
+            filter_transform22(f2, uc);
+            filter_transform22(fa, ua);
+          } else {
+            scalar_t fa[9];
+            for (int i = 0; i < 9; ++i) fa[i] = f[i] < 0 ? -f[i] : f[i];
+            filter_transform(f, uc);
+            filter_transform(fa, ua);
+          }
+          for (int64_t xi = 0; xi < nx; ++xi) {
+            scalar_t* dst = u + ((xi * K + k) * op + o) * 2;
             dst[0] = uc[xi];
             dst[1] = ua[xi];
           }
@@ -104,8 +145,8 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     std::vector<scalar_t> bp(op * 2, 0);  // (bias, 0) per channel
     if (b.defined())
       for (int64_t o = 0; o < O; ++o) bp[2 * o] = b.data_ptr<scalar_t>()[o];
-    std::vector<int64_t> off(C);  // the "taps" of the products: the channels of one tile
-    for (int64_t c = 0; c < C; ++c) off[c] = 2 * c;
+    std::vector<int64_t> off(K);  // the "taps" of the products: the channels of one tile
+    for (int64_t k = 0; k < K; ++k) off[k] = 2 * k;
 
     // One task per (sample, span of at most S tiles). S bounds the buffers
     // (16 transformed patches and 16 products per tile) while keeping each
@@ -113,7 +154,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // small, so that every thread gets several tasks.
     // (S at most 3072 / (C + op), about 200 KB of scratch: 768 and 1536 timed
     // the same, within the noise.)
-    const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 / (C + op)));
+    const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 * 16 / nx / (K + op)));
     const int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + g.batch - 1) / g.batch);
     const int64_t spans = std::max<int64_t>((tiles + S_max - 1) / S_max, std::min<int64_t>(want, tiles / 12));
     const int64_t S = (tiles + spans - 1) / spans;
@@ -126,24 +167,32 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // channels) apart, the 16 streams of a transform fell into the same L1
     // sets (cifar_large conv3 at B = 50: 7.7 against 6.9 ms, alternating).
     const int64_t skew = 64 / int64_t(sizeof(scalar_t));
-    const int64_t vt = 2 * C, vx = S * 2 * C + skew, mt = 2 * op, mx = S * 2 * op + skew;
+    const int64_t vt = 2 * K, vx = S * 2 * K + skew, mt = 2 * op, mx = S * 2 * op + skew;
     scalar_t* const oc_p = oc.data_ptr<scalar_t>();
     scalar_t* const or_p = orad.data_ptr<scalar_t>();
     const scalar_t* const bias_p = b.defined() ? bp.data() : nullptr;
     at::parallel_for(0, g.batch * per, 1, [&](int64_t t0, int64_t t1) {
       // Scratch, written before it is read (no zero fill).
-      std::unique_ptr<scalar_t[]> vb(new scalar_t[16 * vx]), mb(new scalar_t[16 * mx]);
+      std::unique_ptr<scalar_t[]> vb(new scalar_t[nx * vx]), mb(new scalar_t[nx * mx]);
       for (int64_t tt = t0; tt < t1; ++tt) {
         const int64_t n = tt / per, first = (tt % per) * S, cnt = std::min(S, tiles - first);
         for (int64_t t = 0; t < cnt; ++t) {
           const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
-          wino_input_tile(x + (n * hp + 2 * ty) * row + 2 * tx * px, row, px, 2 * C, vb.get() + t * vt, vx);
+          const scalar_t* patch = x + (n * hp + step * ty) * row + step * tx * px;
+          if (!phased) {
+            wino_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
+            continue;
+          }
+          // Phase (ph, pw): every other row and column, from (ph, pw) on.
+          for (int64_t p = 0; p < 4; ++p)
+            wino22_input_tile(patch + p / 2 * row + p % 2 * px, 2 * row, 2 * px, 2 * C,
+                              vb.get() + t * vt + p * 2 * C, vx);
         }
-        for (int64_t xi = 0; xi < 16; ++xi) {
+        for (int64_t xi = 0; xi < nx; ++xi) {
           // The tiles as positions of a one-row "output" S wide, each tile's
           // channels as the taps: M[xi] = V[xi] (U[xi], Ua[xi]).
-          IntervalDirectConv<scalar_t> d{vb.get() + xi * vx, off.data(), C, 0,
-                                         u + xi * C * op * 2, nullptr, op, 1, 1, S,
+          IntervalDirectConv<scalar_t> d{vb.get() + xi * vx, off.data(), K, 0,
+                                         u + xi * K * op * 2, nullptr, op, 1, 1, S,
                                          mb.get() + xi * mx};
           d.ps = vt;
           interval_direct_conv_span(d, 0, cnt);
@@ -159,7 +208,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
             dc[q] = inside ? oc_p + at : nullptr;
             dr[q] = inside ? or_p + at : nullptr;
           }
-          wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L);
+          if (phased)
+            wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L);
+          else
+            wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L);
         }
       }
     });

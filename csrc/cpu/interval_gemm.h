@@ -44,6 +44,13 @@ void wino_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, 
                       int64_t O, int64_t cs);
 void wino_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc, double* const* dr,
                       int64_t O, int64_t cs);
+// The same for F(2x2, 2x2) (3 x 3 patches, 9 values; the stride-2 4x4 path).
+void wino22_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs);
+void wino22_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs);
+void wino22_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
+                        int64_t O, int64_t cs);
+void wino22_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
+                        double* const* dr, int64_t O, int64_t cs);
 
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();

@@ -1,4 +1,6 @@
 """The fused kernels against the pure-PyTorch reference."""
+import itertools
+
 import pytest
 import torch
 
@@ -159,6 +161,10 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "for x, y in zip(mc.interval_conv2d(c, r, w, None, 1, 1), "
             "reference.interval_conv2d(c, r, w, None, (1, 1), (1, 1))):\n"
             "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "w = torch.randn(21, 9, 4, 4, dtype=torch.float64)\n"
+            "for x, y in zip(mc.interval_conv2d(c, r, w, None, 2, 1), "
+            "reference.interval_conv2d(c, r, w, None, (2, 2), (1, 1))):\n"
+            "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
             "print(mc.build_info()['cpu_simd'])\n")
     seen = set()
     for level in ("generic", "avx2", "avx512"):
@@ -295,7 +301,9 @@ def test_interval_conv2d_keeps_channels_last_on_cpu(path, dtype, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_winograd_geometries(dtype, monkeypatch):
-    """The Winograd path covers the output with 2 x 2 tiles: odd output
+    """The Winograd path, F(2x2, 3x3) for 3x3 stride-1 layers and F(2x2, 2x2)
+    over the four stride phases for 4x4 stride-2 ones, covers the output with
+    2 x 2 tiles: odd output
     heights and widths (the last tile half outside, its input one zero row or
     column past the padding), padding 0..2, 1x1 to 2x2 outputs, channel
     counts off the SIMD width (5, 33 in; 1, 7, 70 out: the last vector of
@@ -311,16 +319,18 @@ def test_interval_conv2d_winograd_geometries(dtype, monkeypatch):
         (1, 4, 3, 3, 8, 0, "nchw"), (1, 4, 4, 3, 9, 0, "strided"), (2, 16, 5, 6, 16, 2, "cl"),
         (0, 8, 6, 6, 8, 1, "cl"), (4, 32, 8, 8, 64, 1, "cl"),
     ]
-    for i, (B, C, H, W, O, p, layout) in enumerate(geometries):
+    for (k, s), (i, (B, C, H, W, O, p, layout)) in itertools.product([(3, 1), (4, 2)], enumerate(geometries)):
+        if min(H, W) + 2 * p < k:
+            continue  # (3 x 3 unpadded: no 4x4 output)
         c, r = torch.randn(B, C, H, W, dtype=dtype), torch.rand(B, C, H, W, dtype=dtype)
         if layout == "cl":
             c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
         if layout == "strided":
             c = torch.randn(B, C, H, 2 * W, dtype=dtype)[..., ::2]
-        w = torch.randn(O, C, 3, 3, dtype=dtype)
+        w = torch.randn(O, C, k, k, dtype=dtype)
         b = torch.randn(O, dtype=dtype) if i % 2 == 0 else None
-        got = mc.interval_conv2d(c, r, w, b, padding=p)
-        want = reference.interval_conv2d(c, r, w, b, (1, 1), (p, p), (1, 1), 1)
+        got = mc.interval_conv2d(c, r, w, b, stride=s, padding=p)
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (p, p), (1, 1), 1)
         for x, y in zip(got, want):
             assert x.shape == y.shape
             if B > 0:  # (an empty box has no layout to keep: opcheck covers its strides)
@@ -328,7 +338,7 @@ def test_interval_conv2d_winograd_geometries(dtype, monkeypatch):
             torch.testing.assert_close(x, y, **tol)
     if dtype == torch.float32:
         monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
-        direct = mc.interval_conv2d(c, r, w, b, padding=1)
+        direct = mc.interval_conv2d(c, r, w, b, stride=2, padding=1)
         assert not torch.equal(got[0], direct[0]) and not torch.equal(got[1], direct[1])
 
 

@@ -40,21 +40,23 @@ def test_interval_conv2d_contains_images_of_box_points(seed):
         assert _inside(F.conv2d(x, w, b, 2, 1), oc, orad)
 
 
+@pytest.mark.parametrize("kernel_stride", [(3, 1), (4, 2)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_interval_conv2d_winograd_contains_images_of_box_points(dtype, monkeypatch):
-    """The CPU's Winograd path (3x3, stride 1) computes the radius through
+def test_interval_conv2d_winograd_contains_images_of_box_points(dtype, kernel_stride, monkeypatch):
+    """The CPU's Winograd path (3x3 stride 1, 4x4 stride 2) computes the radius through
     transformed |W| filters whose entries have both signs, so its rounding is
     not the direct sum's: the box must still hold every image, in float32 at
     float32's rounding (relative to the output's scale)."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
     torch.manual_seed(7)
     c, r = torch.randn(2, 33, 9, 10, dtype=dtype), torch.rand(2, 33, 9, 10, dtype=dtype)
-    w, b = torch.randn(20, 33, 3, 3, dtype=dtype), torch.randn(20, dtype=dtype)
+    k, s = kernel_stride
+    w, b = torch.randn(20, 33, k, k, dtype=dtype), torch.randn(20, dtype=dtype)
     c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
-    oc, orad = mc.interval_conv2d(c, r, w, b, padding=1)
+    oc, orad = mc.interval_conv2d(c, r, w, b, stride=s, padding=1)
     tol = TOL if dtype == torch.float64 else 1e-5 * float(orad.abs().max() + oc.abs().max())
     for x in _box_points(c, r, 100):
-        y = F.conv2d(x.double(), w.double(), b.double(), 1, 1)
+        y = F.conv2d(x.double(), w.double(), b.double(), s, 1)
         assert torch.all(y >= oc.double() - orad.double() - tol)
         assert torch.all(y <= oc.double() + orad.double() + tol)
 
