@@ -133,6 +133,17 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
 
 
+def test_winograd_pass_ab_times_both_sides(tmp_path):
+    """benchmarks/winograd_pass_ab.py: one small case, both sides timed, the
+    same bounds up to rounding (each side is a sound bound of the same net)."""
+    row, = _record("winograd_pass_ab.py", tmp_path / "w.json", "--nets", "cifar_large", "--methods", "ibp",
+                   "--ks", "2", "--passes", "2")["rows"]
+    assert row["winograd_s"] > 0 and row["without_s"] > 0 and row["passes"] == 2
+    assert row["max_bound_difference"] <= 1e-5 * row["bound_scale"]  # float32 rounding
+    bad = _run_script("winograd_pass_ab.py", "--passes", "0")
+    assert bad.returncode == 2 and "--passes must be at least 1" in bad.stderr
+
+
 def test_peer_auto_lirpa_times_three_engines(tmp_path):
     """benchmarks/peer_auto_lirpa.py: one tiny case, all three engines timed,
     and the bounds it compares agree with auto_LiRPA's."""

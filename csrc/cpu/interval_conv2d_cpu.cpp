@@ -229,6 +229,9 @@ namespace {
 bool winograd_pays(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
   if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) return std::strcmp(e, "winograd") == 0;
+  // MIXTRAIN_CPU_WINOGRAD=0: the size rule alone, as before this path (for A/B runs of whole passes).
+  if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD"))
+    if (std::strcmp(e, "0") == 0) return false;
   const bool avx2 = interval_simd_lanes(false) == 8;
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (!avx2 || g.channels < 32 || g.channels > 64 || g.out_channels > 64 || tiles < 128) return false;
