@@ -149,11 +149,11 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     for (int64_t k = 0; k < K; ++k) off[k] = 2 * k;
 
     // One task per (sample, span of at most S tiles). S bounds the buffers
-    // (16 transformed patches and 16 products per tile) while keeping each
+    // (nx transformed patches and nx products per tile) while keeping each
     // (U, Ua) slice in use for many tiles; smaller spans where the batch is
     // small, so that every thread gets several tasks.
-    // (S at most 3072 / (C + op), about 200 KB of scratch: 768 and 1536 timed
-    // the same, within the noise.)
+    // (S at most 3072 * 16 / nx / (K + op), about 200 KB of scratch: with
+    // 768 or 1536 instead of 3072 the 3x3 path timed the same, within the noise.)
     const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 * 16 / nx / (K + op)));
     const int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + g.batch - 1) / g.batch);
     const int64_t spans = std::max<int64_t>((tiles + S_max - 1) / S_max, std::min<int64_t>(want, tiles / 12));
@@ -162,9 +162,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     const int64_t row = wp * C * 2, px = C * 2;
     // Strides: V value xi of tile t at t * vt + xi * vx, M likewise. (Tile
     // by tile, [t, xi, ...], measured no faster: 0.93-1.14x, alternating.)
-    // The 16 slices of each are one 64-byte line more than S tiles apart:
-    // exactly S * 2 * C or S * 2 * op elements (8 or 16 KB at 32 or 64
-    // channels) apart, the 16 streams of a transform fell into the same L1
+    // The nx slices of each are one 64-byte line more than S tiles apart:
+    // exactly S * 2 * K or S * 2 * op elements (8 or 16 KB at 32 or 64
+    // channels) apart, the 16 streams of a 3x3 transform fell into the same L1
     // sets (cifar_large conv3 at B = 50: 7.7 against 6.9 ms, alternating).
     const int64_t skew = 64 / int64_t(sizeof(scalar_t));
     const int64_t vt = 2 * K, vx = S * 2 * K + skew, mt = 2 * op, mx = S * 2 * op + skew;
