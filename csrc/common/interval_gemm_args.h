@@ -100,10 +100,10 @@ struct SimdKernels {
   void (*crown_conv_rows)(const CrownConvRow<T>&, int64_t y0, int64_t y1);
   void (*wino_input_tile)(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs);
   void (*wino_output_tile)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr,
-                           int64_t O, int64_t cs);
+                           int64_t O, int64_t cs, bool nonneg_r);
   void (*wino22_input_tile)(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs);
   void (*wino22_output_tile)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr,
-                             int64_t O, int64_t cs);
+                             int64_t O, int64_t cs, bool nonneg_r);
   int64_t lanes;
 };
 

@@ -60,9 +60,10 @@ void wino_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64
 }
 
 template <typename T, typename Vec, int... I>
-static void wino_unpair(Vec a, Vec b, T* c, T* r, std::integer_sequence<int, I...>) {
+static void wino_unpair(Vec a, Vec b, T* c, T* r, bool nonneg_r, std::integer_sequence<int, I...>) {
   const Vec cv = __builtin_shufflevector(a, b, (2 * I)...);
-  const Vec rv = __builtin_shufflevector(a, b, (2 * I + 1)...);
+  Vec rv = __builtin_shufflevector(a, b, (2 * I + 1)...);
+  if (nonneg_r) rv = rv < Vec{} ? Vec{} : rv;
   __builtin_memcpy(c, &cv, sizeof(Vec));
   __builtin_memcpy(r, &rv, sizeof(Vec));
 }
@@ -71,19 +72,20 @@ static void wino_unpair(Vec a, Vec b, T* c, T* r, std::integer_sequence<int, I..
 // radius) pairs in two vectors per output (y[half][q]); see wino_output_tile.
 template <typename T, typename Vec, int... I>
 static void wino_store(const Vec (&y)[2][4], int64_t o0, T* const* dc, T* const* dr, int64_t O, int64_t cs,
-                       std::integer_sequence<int, I...> seq) {
+                       bool nonneg_r, std::integer_sequence<int, I...> seq) {
   constexpr int L = sizeof...(I);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
     if (!dc[q]) continue;
     if (cs == 1 && o0 + L <= O) {
-      wino_unpair(y[0][q], y[1][q], dc[q] + o0, dr[q] + o0, seq);
+      wino_unpair(y[0][q], y[1][q], dc[q] + o0, dr[q] + o0, nonneg_r, seq);
       continue;
     }
     for (int i = 0; i < L && o0 + i < O; ++i) {
       const Vec& v = y[(2 * i) / L][q];
       dc[q][(o0 + i) * cs] = v[(2 * i) % L];
-      dr[q][(o0 + i) * cs] = v[(2 * i + 1) % L];
+      const T rad = v[(2 * i + 1) % L];
+      dr[q][(o0 + i) * cs] = nonneg_r && rad < T(0) ? T(0) : rad;
     }
   }
 }
@@ -97,9 +99,14 @@ static void wino_store(const Vec (&y)[2][4], int64_t o0, T* const* dc, T* const*
 // each pair of product vectors is split into a center and a radius vector
 // by two shuffles (a scalar scatter after the transform cost about as much as
 // the transform itself: perf, 5% of a B = 50 call).
+// nonneg_r (the caller's input radius is >= 0 everywhere) clamps the radius
+// at 0: the transformed radius patch and filters have both signs, so an
+// output whose true radius is 0 next to large radii can round to a small
+// negative value (-2e-4 with radii of 1e3), which the direct sums of
+// non-negative terms never do.
 template <typename T, int Bytes>
 void wino_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr, int64_t O,
-                      int64_t cs) {
+                      int64_t cs, bool nonneg_r) {
   using S = Simd<T, Bytes>;
   using Vec = typename S::V;
   constexpr int L = S::L;
@@ -123,7 +130,7 @@ void wino_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const
         y[h][2 * a + 1] = s[a][1] - s[a][2] - s[a][3] + b;
       }
     }
-    wino_store(y, e / 2, dc, dr, O, cs, std::make_integer_sequence<int, L>{});
+    wino_store(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
   }
 }
 
@@ -180,7 +187,7 @@ void wino22_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int
 // the rest as wino_output_tile.
 template <typename T, int Bytes>
 void wino22_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr, int64_t O,
-                        int64_t cs) {
+                        int64_t cs, bool nonneg_r) {
   using S = Simd<T, Bytes>;
   using Vec = typename S::V;
   constexpr int L = S::L;
@@ -203,6 +210,6 @@ void wino22_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* con
         y[h][2 * a + 1] = s[a][1] + s[a][2] + b;
       }
     }
-    wino_store(y, e / 2, dc, dr, O, cs, std::make_integer_sequence<int, L>{});
+    wino_store(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
   }
 }

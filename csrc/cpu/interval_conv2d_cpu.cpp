@@ -228,7 +228,10 @@ namespace {
 // (forcing it is safe anywhere).
 bool winograd_pays(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
-  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) return std::strcmp(e, "winograd") == 0;
+  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {  // other values: ignored, as fused_conv_pays does
+    if (std::strcmp(e, "winograd") == 0) return true;
+    if (std::strcmp(e, "direct") == 0 || std::strcmp(e, "onednn") == 0) return false;
+  }
   // MIXTRAIN_CPU_WINOGRAD=0: the size rule alone, as before this path (for A/B runs of whole passes).
   if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD"))
     if (std::strcmp(e, "0") == 0) return false;

@@ -14,12 +14,12 @@ namespace mixtrain {
 at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
                           int64_t wp);
 
-// Whether the Winograd path can run this convolution: 3x3, stride 1,
-// dilation 1, one group.
+// Whether the Winograd path can run this convolution: 3x3 stride 1 or 4x4
+// stride 2, dilation 1, one group.
 bool winograd_applies(const ConvGeometry& g);
 
-// interval_conv2d by Winograd's F(2x2, 3x3) (see the .cpp); outputs in the
-// center's layout (cpu_box_format).
+// interval_conv2d by Winograd's F(2x2, 3x3), or F(2x2, 2x2) over the stride
+// phases (see the .cpp); outputs in the center's layout (cpu_box_format).
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& center, const at::Tensor& radius,
                                                             const at::Tensor& weight,
                                                             const c10::optional<at::Tensor>& bias,

@@ -17,8 +17,15 @@
 // broadcast feeds both products, each (U, Ua) vector pair is loaded once.
 //
 // Rounding: B and A hold only 0 and +-1, G only 0, +-1/2 and 1, so the
-// transforms add and halve; the error is a small multiple of the direct
-// convolution's (tests compare both with the reference at the same tolerance).
+// transforms add and halve. But the transformed radius patch has both signs,
+// so the radius's rounding error scales with the patch's radii, not with the
+// output's own (the direct path sums non-negative terms, its error is
+// relative to the result): an output whose true radius is 0 beside radii of
+// 1e3 came out as -2e-4. For a non-negative input radius (every IBP box) the
+// radius is therefore clamped at 0, which can only move it toward the truth;
+// the absolute error left is of the order of the center's, which no path
+// rounds outward either. (Tests: the reference at the other paths'
+// tolerance, box points at float32 rounding, and radii >= 0 on sparse boxes.)
 //
 // 4x4 stride-2 convolutions (the MixTrain nets' downsampling layers) take
 // the same road after a change of variables: with kernel rows i = 2a + ph
@@ -96,14 +103,19 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   const int64_t alpha = phased ? 3 : 4, nx = alpha * alpha;  // patch side, products per tile
   const int64_t phases = phased ? 4 : 1, K = phases * C;     // the products' taps
   // Tiles cover the output; an odd last row or column of outputs reads one
-  // more zero row or column of input than the padding gives (pad_interleave),
-  // and the copy is at least the padded input's size.
+  // (3x3) or two (4x4 stride 2) more zero rows or columns of input than the
+  // padding gives (pad_interleave), and the copy is at least the padded
+  // input's size.
   const int64_t th = (g.out_h + 1) / 2, tw = (g.out_w + 1) / 2, tiles = th * tw;
   const int64_t step = phased ? 4 : 2;  // input rows from one tile to the next
   const int64_t hp = std::max(step * th + 2, g.height + 2 * g.padding[0]);
   const int64_t wp = std::max(step * tw + 2, g.width + 2 * g.padding[1]);
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
+  // op also serves signed radii (linear-bound matrices), whose images may be
+  // negative. One read of the radius, about 1% of a call.
+  const bool nonneg_r = radius.numel() == 0 || radius.min().item<double>() >= 0;
 
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_winograd", [&] {
     const at::Tensor xt = pad_interleave(center, radius, g, hp, wp);
@@ -152,8 +164,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // (nx transformed patches and nx products per tile) while keeping each
     // (U, Ua) slice in use for many tiles; smaller spans where the batch is
     // small, so that every thread gets several tasks.
-    // (S at most 3072 * 16 / nx / (K + op), about 200 KB of scratch: with
-    // 768 or 1536 instead of 3072 the 3x3 path timed the same, within the noise.)
+    // (S at most 3072 * 16 / nx / (K + op): at most 96K elements of scratch,
+    // 384 KB in float32; with 768 or 1536 instead of 3072 the 3x3 path timed
+    // the same, within the noise.)
     const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 * 16 / nx / (K + op)));
     const int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + g.batch - 1) / g.batch);
     const int64_t spans = std::max<int64_t>((tiles + S_max - 1) / S_max, std::min<int64_t>(want, tiles / 12));
@@ -209,9 +222,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
             dr[q] = inside ? or_p + at : nullptr;
           }
           if (phased)
-            wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L);
+            wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
           else
-            wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L);
+            wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
         }
       }
     });

@@ -126,12 +126,12 @@ void wino_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double
   kernels<double>().wino_input_tile(x, row, px, n, v, vs);
 }
 void wino_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
-                      int64_t O, int64_t cs) {
-  kernels<float>().wino_output_tile(m, ms, n, bias, dc, dr, O, cs);
+                      int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<float>().wino_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
 }
 void wino_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc, double* const* dr,
-                      int64_t O, int64_t cs) {
-  kernels<double>().wino_output_tile(m, ms, n, bias, dc, dr, O, cs);
+                      int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<double>().wino_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
 }
 
 void wino22_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs) {
@@ -141,12 +141,12 @@ void wino22_input_tile(const double* x, int64_t row, int64_t px, int64_t n, doub
   kernels<double>().wino22_input_tile(x, row, px, n, v, vs);
 }
 void wino22_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
-                        int64_t O, int64_t cs) {
-  kernels<float>().wino22_output_tile(m, ms, n, bias, dc, dr, O, cs);
+                        int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<float>().wino22_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
 }
 void wino22_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
-                        double* const* dr, int64_t O, int64_t cs) {
-  kernels<double>().wino22_output_tile(m, ms, n, bias, dc, dr, O, cs);
+                        double* const* dr, int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<double>().wino22_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
 }
 
 const char* interval_gemm_simd_level() {

@@ -37,20 +37,20 @@ void crown_conv_rows(const CrownConvRow<double>& g, int64_t y0, int64_t y1);
 // patch of n paired elements to its 16 values (at v + xi * vs), and one
 // tile's 16 products (at m + xi * ms) to its 2 x 2 outputs, stored unpaired
 // (center of output q, channel o at dc[q][o * cs], radius at dr[q][o * cs];
-// dc[q] == nullptr skips q).
+// dc[q] == nullptr skips q; nonneg_r clamps the radius at 0).
 void wino_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs);
 void wino_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs);
 void wino_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
-                      int64_t O, int64_t cs);
+                      int64_t O, int64_t cs, bool nonneg_r);
 void wino_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc, double* const* dr,
-                      int64_t O, int64_t cs);
+                      int64_t O, int64_t cs, bool nonneg_r);
 // The same for F(2x2, 2x2) (3 x 3 patches, 9 values; the stride-2 4x4 path).
 void wino22_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs);
 void wino22_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs);
 void wino22_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
-                        int64_t O, int64_t cs);
+                        int64_t O, int64_t cs, bool nonneg_r);
 void wino22_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
-                        double* const* dr, int64_t O, int64_t cs);
+                        double* const* dr, int64_t O, int64_t cs, bool nonneg_r);
 
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();

@@ -164,7 +164,14 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "w = torch.randn(21, 9, 4, 4, dtype=torch.float64)\n"
             "for x, y in zip(mc.interval_conv2d(c, r, w, None, 2, 1), "
             "reference.interval_conv2d(c, r, w, None, (2, 2), (1, 1))):\n"
-            "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"            "cl = torch.channels_last\n"  # whole-vector stores into channels-last outputs (the unpairing shuffles)
+            "c, r = c.float().contiguous(memory_format=cl), r.float().contiguous(memory_format=cl)\n"
+            "for k, s in ((3, 1), (4, 2)):\n"
+            "    w = torch.randn(24, 9, k, k)\n"
+            "    for x, y in zip(mc.interval_conv2d(c, r, w, None, s, 1), "
+            "reference.interval_conv2d(c, r, w, None, (s, s), (1, 1))):\n"
+            "        assert x.is_contiguous(memory_format=cl)\n"
+            "        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)\n"
             "print(mc.build_info()['cpu_simd'])\n")
     seen = set()
     for level in ("generic", "avx2", "avx512"):
@@ -233,9 +240,9 @@ def test_interval_conv2d_channels_last_input():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_both_cpu_paths(path, dtype, monkeypatch):
     """interval_conv2d's CPU kernel picks a direct convolution or two oneDNN
-    ones by layer size (or Winograd's F(2x2, 3x3) for 3x3 stride-1 layers:
-    the first and seventh geometry; elsewhere "winograd" leaves the choice
-    to the size rule); MIXTRAIN_CPU_CONV forces each. 16/48/70 channels
+    ones by layer size (or Winograd's: 3x3 stride-1 and 4x4 stride-2 layers,
+    the first, second and seventh geometry; elsewhere "winograd" leaves the
+    choice to the size rule); MIXTRAIN_CPU_CONV forces each. 16/48/70 channels
     cover the vector tails, strides 1..3 the position-to-input address
     arithmetic; one input is channels-last, one a strided view. The direct
     kernel's tasks are spans of up to 96 flattened output positions whose
@@ -277,7 +284,7 @@ def test_interval_conv2d_keeps_channels_last_on_cpu(path, dtype, monkeypatch):
     torch.manual_seed(5)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
     for B, C, H, W, O, k, s, p, g in [(2, 16, 9, 11, 70, 3, 1, 1, 1), (3, 6, 8, 8, 12, 4, 2, 1, 3),
-                                      (1, 32, 7, 5, 64, 3, 2, 0, 1)]:
+                                      (1, 32, 7, 5, 64, 3, 2, 0, 1), (2, 8, 10, 9, 20, 4, 2, 1, 1)]:
         c = torch.randn(B, C, H, W, dtype=dtype)
         r = torch.rand(B, C, H, W, dtype=dtype)
         w = torch.randn(O, C // g, k, k, dtype=dtype)
@@ -340,6 +347,22 @@ def test_interval_conv2d_winograd_geometries(dtype, monkeypatch):
         monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
         direct = mc.interval_conv2d(c, r, w, b, stride=2, padding=1)
         assert not torch.equal(got[0], direct[0]) and not torch.equal(got[1], direct[1])
+
+
+@pytest.mark.parametrize("k, s", [(3, 1), (4, 2)])
+def test_interval_conv2d_winograd_signed_radius(k, s, monkeypatch):
+    """The op also carries signed "radii" (linear-bound matrices): there the
+    Winograd path must not clamp its radius at 0 (it does so only when the
+    input radius is >= 0 everywhere) and gives the reference's values."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
+    torch.manual_seed(10)
+    c, r = torch.randn(2, 8, 10, 10, dtype=torch.float64), torch.randn(2, 8, 10, 10, dtype=torch.float64)
+    w = torch.randn(12, 8, k, k, dtype=torch.float64)
+    got = mc.interval_conv2d(c, r, w, None, stride=s, padding=1)
+    want = reference.interval_conv2d(c, r, w, None, (s, s), (1, 1))
+    assert bool((got[1] < 0).any())
+    for x, y in zip(got, want):
+        torch.testing.assert_close(x, y)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -43,9 +43,9 @@ def test_interval_conv2d_contains_images_of_box_points(seed):
 @pytest.mark.parametrize("kernel_stride", [(3, 1), (4, 2)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_interval_conv2d_winograd_contains_images_of_box_points(dtype, kernel_stride, monkeypatch):
-    """The CPU's Winograd path (3x3 stride 1, 4x4 stride 2) computes the radius through
-    transformed |W| filters whose entries have both signs, so its rounding is
-    not the direct sum's: the box must still hold every image, in float32 at
+    """The CPU's Winograd path (3x3 stride 1, 4x4 stride 2) computes the radius
+    from a transformed radius patch with both signs, so its rounding is not
+    the direct sum's: the box must still hold every image, in float32 at
     float32's rounding (relative to the output's scale)."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
     torch.manual_seed(7)
@@ -59,6 +59,32 @@ def test_interval_conv2d_winograd_contains_images_of_box_points(dtype, kernel_st
         y = F.conv2d(x.double(), w.double(), b.double(), s, 1)
         assert torch.all(y >= oc.double() - orad.double() - tol)
         assert torch.all(y <= oc.double() + orad.double() + tol)
+
+
+@pytest.mark.parametrize("kernel_stride", [(3, 1), (4, 2)])
+def test_interval_conv2d_winograd_radius_never_negative(kernel_stride, monkeypatch):
+    """A box whose radii are mostly exact zeros beside large ones (what a ReLU
+    leaves): outputs whose window holds only zeros have true radius 0, but
+    the Winograd path's transforms mix the whole tile's patch, and without a
+    clamp such outputs rounded to -2e-4. A non-negative input radius must give
+    a non-negative output radius, as the direct sums of |W| terms always do."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
+    torch.manual_seed(9)
+    k, s = kernel_stride
+    for _ in range(10):
+        r = torch.zeros(2, 32, 12, 12)
+        mask = torch.rand_like(r) < 0.05
+        r[mask] = torch.rand(int(mask.sum())) * 1e3
+        c = torch.randn_like(r)
+        w = torch.randn(16, 32, k, k)
+        w[torch.rand_like(w) < 0.3] = 0
+        cl = torch.channels_last
+        oc, orad = mc.interval_conv2d(c.contiguous(memory_format=cl), r.contiguous(memory_format=cl), w, None,
+                                      stride=s, padding=1)
+        assert bool((orad >= 0).all())
+        # and still the reference's values (float32 rounding of the 1e3 radii)
+        want = F.conv2d(r.double(), w.double().abs(), None, s, 1)
+        torch.testing.assert_close(orad.double(), want, rtol=1e-5, atol=1e-3)
 
 
 def test_interval_relu_contains_images_and_is_tight():
