@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -121,7 +122,8 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
 }  // namespace
 
 at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
-                          int64_t wp) {
+                          int64_t wp, bool* radius_negative) {
+  std::atomic<bool> negative{false};
   at::Tensor xt = at::empty({g.batch * hp * wp * g.channels * 2}, center.options());
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "pad_interleave", [&] {
     // The input once more, zero-padded, channels-last, with center and radius
@@ -137,6 +139,7 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
     const int64_t cs[4] = {center.stride(0), center.stride(1), center.stride(2), center.stride(3)};
     const int64_t rs[4] = {radius.stride(0), radius.stride(1), radius.stride(2), radius.stride(3)};
     at::parallel_for(0, g.batch * hp, 1, [&](int64_t p0, int64_t p1) {
+      int64_t below_zero = 0;  // radii < 0 in this chunk (counted: a sum vectorizes, a branch would not)
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t n = p / hp, h = p % hp, ih = h - g.padding[0];
         scalar_t* drow = x + p * wp * C * 2;
@@ -157,6 +160,7 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
           for (int64_t i = 0; i < len; ++i) {
             din[2 * i] = crow[i];
             din[2 * i + 1] = rrow[i];
+            below_zero += rrow[i] < scalar_t(0);
           }
           continue;
         }
@@ -176,6 +180,7 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
             for (int64_t ch = 0; ch < 8; ++ch) {
               dst[2 * ch] = crow[ch * cs[1] + iw * cs[3]];
               dst[2 * ch + 1] = rrow[ch * rs[1] + iw * rs[3]];
+              below_zero += dst[2 * ch + 1] < scalar_t(0);
             }
           }
         }
@@ -185,11 +190,14 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
           for (int64_t iw = 0; iw < g.width; ++iw) {
             din[(iw * C + ch) * 2] = crow[iw * cs[3]];
             din[(iw * C + ch) * 2 + 1] = rrow[iw * rs[3]];
+            below_zero += rrow[iw * rs[3]] < scalar_t(0);
           }
         }
       }
+      if (below_zero) negative.store(true, std::memory_order_relaxed);
     });
   });
+  if (radius_negative) *radius_negative = negative.load();
   return xt;
 }
 

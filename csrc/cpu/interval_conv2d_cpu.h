@@ -11,8 +11,10 @@ namespace mixtrain {
 // [batch, hp, wp, channels, 2], the input's pixel (h, w) at (h + padding[0],
 // w + padding[1]). hp and wp may exceed the padded input (height + 2 *
 // padding[0], ...): the rows and columns past it are zeros too.
+// radius_negative (if given): set to whether any radius is below 0 (read
+// during the copy, so the Winograd path need not read the radius again).
 at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
-                          int64_t wp);
+                          int64_t wp, bool* radius_negative = nullptr);
 
 // Whether the Winograd path can run this convolution: 3x3 stride 1 or 4x4
 // stride 2, dilation 1, one group.

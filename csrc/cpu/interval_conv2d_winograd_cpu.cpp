@@ -112,13 +112,13 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   const int64_t wp = std::max(step * tw + 2, g.width + 2 * g.padding[1]);
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
-  // op also serves signed radii (linear-bound matrices), whose images may be
-  // negative. One read of the radius, about 1% of a call.
-  const bool nonneg_r = radius.numel() == 0 || radius.min().item<double>() >= 0;
-
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_winograd", [&] {
-    const at::Tensor xt = pad_interleave(center, radius, g, hp, wp);
+    // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
+    // op also serves signed radii (linear-bound matrices), whose images may be
+    // negative. The copy reports negative radii as it reads them.
+    bool radius_negative = false;
+    const at::Tensor xt = pad_interleave(center, radius, g, hp, wp, &radius_negative);
+    const bool nonneg_r = !radius_negative;
     const scalar_t* x = xt.data_ptr<scalar_t>();
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (O + lanes - 1) / lanes * lanes;
