@@ -49,7 +49,8 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
   // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests and
   // benchmarks/cpu_conv_paths.py run both paths).
   if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {
-    if (std::strcmp(e, "direct") == 0 || std::strcmp(e, "winograd") == 0) return true;
+    // (=winograd on a layer the Winograd path cannot run leaves this rule to decide.)
+    if (std::strcmp(e, "direct") == 0) return true;
     if (std::strcmp(e, "onednn") == 0) return false;
   }
   const bool avx2 = interval_simd_lanes(false) < 16;
