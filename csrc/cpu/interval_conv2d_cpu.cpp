@@ -16,6 +16,19 @@
 namespace mixtrain {
 namespace {
 
+// MIXTRAIN_CPU_CONV=direct|onednn|winograd forces a path (tests and
+// benchmarks/cpu_conv_paths.py run each); other values are ignored. Read on
+// every call, so that a benchmark can switch paths between calls.
+enum class ForcedPath { None, Direct, OneDnn, Winograd };
+ForcedPath forced_cpu_conv() {
+  const char* e = std::getenv("MIXTRAIN_CPU_CONV");
+  if (!e) return ForcedPath::None;
+  if (std::strcmp(e, "direct") == 0) return ForcedPath::Direct;
+  if (std::strcmp(e, "onednn") == 0) return ForcedPath::OneDnn;
+  if (std::strcmp(e, "winograd") == 0) return ForcedPath::Winograd;
+  return ForcedPath::None;
+}
+
 // Where the fused kernel -- a direct convolution with output channels in SIMD
 // lanes, each weight vector loaded once for both products, center and radius
 // interleaved so one address serves both, no im2col -- beats two oneDNN
@@ -46,13 +59,11 @@ namespace {
 // The rule below is for AVX-512; AVX2 machines have their own, inside.
 bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area,
                      int64_t positions) {
-  // MIXTRAIN_CPU_CONV=direct|onednn overrides the rule (tests and
-  // benchmarks/cpu_conv_paths.py run both paths).
-  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {
-    // (=winograd on a layer the Winograd path cannot run leaves this rule to decide.)
-    if (std::strcmp(e, "direct") == 0) return true;
-    if (std::strcmp(e, "onednn") == 0) return false;
-  }
+  // A forced direct or oneDNN path overrides the rule (forced_cpu_conv).
+  // (=winograd on a layer the Winograd path cannot run leaves this rule to decide.)
+  const ForcedPath forced = forced_cpu_conv();
+  if (forced == ForcedPath::Direct) return true;
+  if (forced == ForcedPath::OneDnn) return false;
   const bool avx2 = interval_simd_lanes(false) < 16;
   // (On AVX2 only from 128 input channels: there 32->64 and 64->128 1x1 s2 over
   // 64 positions ran direct in 30 and 55 us against oneDNN's 47 and 63, and
@@ -237,10 +248,8 @@ namespace {
 // (forcing it is safe anywhere).
 bool winograd_pays(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
-  if (const char* e = std::getenv("MIXTRAIN_CPU_CONV")) {  // other values: ignored, as fused_conv_pays does
-    if (std::strcmp(e, "winograd") == 0) return true;
-    if (std::strcmp(e, "direct") == 0 || std::strcmp(e, "onednn") == 0) return false;
-  }
+  const ForcedPath forced = forced_cpu_conv();
+  if (forced != ForcedPath::None) return forced == ForcedPath::Winograd;
   // MIXTRAIN_CPU_WINOGRAD=0: the size rule alone, as before this path (for A/B runs of whole passes).
   if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD"))
     if (std::strcmp(e, "0") == 0) return false;
