@@ -35,7 +35,8 @@ from mixtrain_cuda.bounds.layers.base import Layer  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
 
-STEPS = ("ibp", "symbolic", "backward")
+# backward_with: a step fused with the one of the layer after it (Conv2d: the ReLU after it, layers/conv.py).
+STEPS = ("ibp", "symbolic", "backward", "backward_with")
 
 
 class StepTimer:

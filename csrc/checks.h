@@ -231,6 +231,19 @@ inline ConvGeometry check_crown_conv_args(const at::Tensor& A, const at::Tensor&
   return g;
 }
 
+// crown_relu_conv2d_backward: A [B, S, out_channels, OH, OW], lower/upper [B,
+// out_channels, OH, OW] (the pre-activation bounds of the ReLU that follows
+// the convolution), the rest as crown_conv2d_backward. Returns the geometry
+// of the B * S rows.
+inline ConvGeometry check_crown_relu_conv_args(const at::Tensor& A, const at::Tensor& lower, const at::Tensor& upper,
+                                               const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                               at::IntArrayRef stride, at::IntArrayRef padding,
+                                               at::IntArrayRef dilation, at::IntArrayRef input_size) {
+  TORCH_CHECK(A.dim() == 5, "A must be 5-D [batch, specs, out_channels, out_height, out_width], got ", A.dim(), "-D");
+  check_crown_relu_args(A, lower, upper);
+  return check_crown_conv_args(A.flatten(0, 1), weight, bias, stride, padding, dilation, input_size);
+}
+
 // crown_conv2d_backward's output layout: channels-last when in_channels is a
 // multiple of 16 (the CPU kernel's wide form, vectorized along them), else
 // contiguous. Every backend and the fake kernel follow it

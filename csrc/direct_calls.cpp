@@ -97,6 +97,14 @@ Two crown_conv2d_backward(T A, T w, OptT b, std::vector<int64_t> stride, std::ve
   return op.call(A, w, b, stride, padding, dilation, input_size);
 }
 
+Two crown_relu_conv2d_backward(T A, T lower, T upper, bool upper_bound, T w, OptT b, std::vector<int64_t> stride,
+                               std::vector<int64_t> padding, std::vector<int64_t> dilation,
+                               std::vector<int64_t> input_size) {
+  MIXTRAIN_HANDLE(op, "mixtrain::crown_relu_conv2d_backward", Two(T, T, T, bool, T, OptT, Ints, Ints, Ints, Ints));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  return op.call(A, lower, upper, upper_bound, w, b, stride, padding, dilation, input_size);
+}
+
 }  // namespace
 
 void bind_direct_calls(pybind11::module& m) {
@@ -116,6 +124,7 @@ void bind_direct_calls(pybind11::module& m) {
   d.def("crown_relu_backward", &crown_relu_backward, release());
   d.def("crown_relu_backward_grad", &crown_relu_backward_grad, release());
   d.def("crown_conv2d_backward", &crown_conv2d_backward, release());
+  d.def("crown_relu_conv2d_backward", &crown_relu_conv2d_backward, release());
 }
 
 }  // namespace mixtrain

@@ -30,6 +30,12 @@ TORCH_LIBRARY(mixtrain, m) {
   m.def(
       "crown_conv2d_backward(Tensor A, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, "
       "int[2] dilation, int[2] input_size) -> (Tensor, Tensor)");
+  // crown_relu_backward then crown_conv2d_backward in one step: the backward step through
+  // relu(conv(x)), with A [B, S, ...] and the ReLU's pre-activation bounds [B, ...]. CPU: the ReLU's
+  // step runs inside the convolution kernel's copy of A (A after the ReLU is never stored).
+  m.def(
+      "crown_relu_conv2d_backward(Tensor A, Tensor lower, Tensor upper, bool upper_bound, Tensor weight, "
+      "Tensor? bias, int[2] stride, int[2] padding, int[2] dilation, int[2] input_size) -> (Tensor, Tensor)");
   // crown_relu_backward's gradient in one pass over A (training through CROWN-IBP).
   m.def(
       "crown_relu_backward_grad(Tensor grad_A, Tensor grad_bias, Tensor A, Tensor lower, Tensor upper, "

@@ -6,6 +6,7 @@ from .ops import (
     crown_conv2d_backward,
     crown_relu_backward,
     crown_relu_backward_grad,
+    crown_relu_conv2d_backward,
     interval_conv2d,
     interval_linear,
     interval_relu,

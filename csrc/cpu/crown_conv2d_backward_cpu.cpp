@@ -9,6 +9,9 @@
 // output, crown_conv_output_format). This file lists the taps of each phase
 // and packs the weights in the form's order (once per call), pads each row of
 // A with zeros (CrownConvRow says why) and runs the sample rows in parallel.
+// crown_relu_conv2d_backward runs the same code with the step through the
+// ReLU after the convolution done inside that padding copy
+// (crown_conv2d_backward_cpu.h).
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/crown_conv2d_backward_cpu.h"
 #include "cpu/interval_gemm.h"
 
 namespace mixtrain {
@@ -51,11 +55,11 @@ AxisPhases axis_phases(int64_t size, int64_t in_size, int64_t k, int64_t stride,
   return a;
 }
 
-std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A, const at::Tensor& weight,
-                                                             const c10::optional<at::Tensor>& bias,
-                                                             at::IntArrayRef stride, at::IntArrayRef padding,
-                                                             at::IntArrayRef dilation, at::IntArrayRef input_size) {
-  const ConvGeometry g = check_crown_conv_args(A, weight, bias, stride, padding, dilation, input_size);
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_rows(const at::Tensor& A, const at::Tensor& weight,
+                                                              const c10::optional<at::Tensor>& bias,
+                                                              const ConvGeometry& g, const CrownReluStep* relu) {
   const int64_t N = g.batch, O = g.out_channels, C = g.channels, h = g.height, w = g.width;
   const int64_t OH = g.out_h, OW = g.out_w;
   const bool wide = crown_conv_output_format(C) == at::MemoryFormat::ChannelsLast;
@@ -143,6 +147,9 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
     scalar_t* outp = out.data_ptr<scalar_t>();
     const scalar_t* bp = b.defined() ? b.data_ptr<scalar_t>() : nullptr;
     scalar_t* tp = bias_term.data_ptr<scalar_t>();
+    // The ReLU step's (upper slope, upper intercept, lower slope) of sample s at rp + (q * samples + s) * row.
+    const scalar_t* rp = relu ? relu->relax.data_ptr<scalar_t>() : nullptr;
+    const int64_t samples = relu ? relu->relax.size(1) : 0;
     at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
       // This thread's padded row: the zeros around A (and in the channel
       // padding) are written once; each row overwrites only A's part.
@@ -151,28 +158,62 @@ std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A
       r.a = padded.data();
       for (int64_t n = n0; n < n1; ++n) {
         const scalar_t* src = ap + n * row;
-        for (int64_t i = 0; i < OH; ++i) {
-          scalar_t* dst = padded.data() + ((i + ys.before) * wp + xs.before) * op;
-          if (op == O) {
-            std::copy(src + i * OW * O, src + (i + 1) * OW * O, dst);
-          } else {
-            for (int64_t j = 0; j < OW; ++j) std::copy(src + (i * OW + j) * O, src + (i * OW + j + 1) * O, dst + j * op);
+        scalar_t total = 0;
+        if (rp) {
+          // The ReLU step, written straight into the padded row: A after it is
+          // never stored (crown_relu_conv2d_backward). The conv's bias term
+          // below then sums the stepped values, read back from the padded row.
+          const scalar_t* us = rp + (n / relu->specs) * row;
+          const scalar_t* ui = us + samples * row;
+          const scalar_t* ls = ui + samples * row;
+          for (int64_t i = 0; i < OH; ++i) {
+            scalar_t* dst = padded.data() + ((i + ys.before) * wp + xs.before) * op;
+            const int64_t at = i * OW * O;
+            if (op == O) {
+              total += crown_row(src + at, dst, us + at, ui + at, ls + at, OW * O, relu->upper_bound);
+            } else {
+              for (int64_t j = 0; j < OW; ++j)
+                total += crown_row(src + at + j * O, dst + j * op, us + at + j * O, ui + at + j * O,
+                                   ls + at + j * O, O, relu->upper_bound);
+            }
+          }
+        } else {
+          for (int64_t i = 0; i < OH; ++i) {
+            scalar_t* dst = padded.data() + ((i + ys.before) * wp + xs.before) * op;
+            if (op == O) {
+              std::copy(src + i * OW * O, src + (i + 1) * OW * O, dst);
+            } else {
+              for (int64_t j = 0; j < OW; ++j)
+                std::copy(src + (i * OW + j) * O, src + (i * OW + j + 1) * O, dst + j * op);
+            }
           }
         }
         if (bp) {
           std::fill(sums.begin(), sums.end(), scalar_t(0));
-          for (int64_t q = 0; q < OH * OW; ++q)
-            for (int64_t o = 0; o < O; ++o) sums[o] += src[q * O + o];
-          scalar_t t = 0;
-          for (int64_t o = 0; o < O; ++o) t += sums[o] * bp[o];
-          tp[n] = t;
+          for (int64_t i = 0; i < OH; ++i) {
+            const scalar_t* line = padded.data() + ((i + ys.before) * wp + xs.before) * op;
+            for (int64_t j = 0; j < OW; ++j)
+              for (int64_t o = 0; o < O; ++o) sums[o] += line[j * op + o];
+          }
+          for (int64_t o = 0; o < O; ++o) total += sums[o] * bp[o];
         }
+        tp[n] = total;
         r.out = outp + n * C * h * w;
         crown_conv_rows(r, 0, h);
       }
     });
   });
   return {out, bias_term};
+}
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> crown_conv2d_backward_cpu(const at::Tensor& A, const at::Tensor& weight,
+                                                             const c10::optional<at::Tensor>& bias,
+                                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                                             at::IntArrayRef dilation, at::IntArrayRef input_size) {
+  const ConvGeometry g = check_crown_conv_args(A, weight, bias, stride, padding, dilation, input_size);
+  return crown_conv2d_backward_rows(A, weight, bias, g, nullptr);
 }
 
 }  // namespace

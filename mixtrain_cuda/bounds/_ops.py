@@ -39,6 +39,20 @@ def _crown_conv_kernel_pays(A, conv):
     return crown_conv_kernel_shape(conv.weight.shape[1], max(conv.kernel_size), max(conv.stride))
 
 
+def _crown_relu_conv_kernel_pays(A, conv):
+    """Whether the steps through a ReLU and the convolution before it (an
+    nn.Conv2d, groups 1) run as crown_relu_conv2d_backward's kernel rather than
+    as crown_relu_backward and the convolution's own step: on the CPU, wherever
+    the kernel has a form for the layer (at most 4 input channels, or a
+    multiple of 16). Where oneDNN would have run the convolution (stride 1, see
+    _crown_conv_kernel_pays: a draw), the fused kernel still saves the ReLU's
+    pass over A. MEASURED below (session 20)."""
+    if A.device.type != "cpu":
+        return False
+    c = conv.weight.shape[1]
+    return c <= 4 or c % 16 == 0
+
+
 def crown_conv_kernel_shape(in_channels, kernel, stride):
     """The shape half of _crown_conv_kernel_pays (also the layers that
     `mixtrain bench` times crown_conv2d_backward on): at most 4 input channels
@@ -87,6 +101,9 @@ fused = types.SimpleNamespace(
     symbolic_relu=_fused.symbolic_relu,
     crown_relu_backward=_fused.crown_relu_backward,
     crown_conv2d_backward=_fused.crown_conv2d_backward,
+    # A ReLU's step and the convolution's before it in one op (layers/conv.py: Conv2d.backward_with).
+    crown_relu_conv2d_backward=_fused.crown_relu_conv2d_backward,
+    crown_relu_conv_kernel_pays=_crown_relu_conv_kernel_pays,
     crown_conv_kernel_pays=_crown_conv_kernel_pays,
     generator_radius=_ref.generator_radius,
 )
@@ -101,7 +118,8 @@ reference = types.SimpleNamespace(
     interval_relu=_ref.interval_relu,
     symbolic_relu=_ref.symbolic_relu,
     crown_relu_backward=_ref.crown_relu_backward,
-    # The reference engine keeps the transposed convolution of layers/conv.py (no crown_conv2d_backward).
+    # The reference engine keeps the transposed convolution of layers/conv.py (no crown_conv2d_backward)
+    # and the ReLU's step apart from it (no crown_relu_conv2d_backward).
     crown_conv_kernel_pays=lambda A, conv: False,
     generator_radius=_ref.generator_radius,
 )

@@ -11,6 +11,7 @@ def backward_to_input(nodes, ops, target, A, upper, seen=None, bias=None):
     pending = {target: A}
     if bias is None:
         bias = torch.zeros(A.shape[:2], dtype=A.dtype, device=A.device)
+    consumers = None
     for idx in range(target, 0, -1):
         A = pending.pop(idx, None)
         if A is None:
@@ -18,12 +19,35 @@ def backward_to_input(nodes, ops, target, A, upper, seen=None, bias=None):
         node = nodes[idx]
         if seen is not None:
             seen(idx, A)
-        A_inputs, b = node.layer.backward(ops, A, upper)
+        step = None
+        if seen is None and len(node.inputs) == 1:
+            # A layer with a `backward_with` (Conv2d) may take this node's step and its own as one op
+            # (a ReLU after a convolution: layers/conv.py), when this node is its only reader: then no
+            # other path adds to the A on its output, and the loop skips it (nothing pending there).
+            below = nodes[node.inputs[0]]
+            fuse = getattr(below.layer, "backward_with", None)
+            if fuse is not None:
+                if consumers is None:
+                    consumers = _readers(nodes)
+                if consumers[node.inputs[0]] == 1:
+                    step = fuse(ops, A, node.layer, upper)
+                    if step is not None:
+                        node = below
+        A_inputs, b = step if step is not None else node.layer.backward(ops, A, upper)
         if b is not None:
             bias = bias + b
         for i, A_i in zip(node.inputs, A_inputs):
             pending[i] = pending[i] + A_i if i in pending else A_i
     return pending.pop(0), bias
+
+
+def _readers(nodes):
+    """How many nodes read each node's output."""
+    count = [0] * len(nodes)
+    for node in nodes:
+        for i in node.inputs:
+            count[i] += 1
+    return count
 
 
 def backward_bounds(nodes, ops, inputs, target, A, stacked=True, bound_upper=True, bias=None):

@@ -5,6 +5,7 @@ from ._extension import OP_NAMES
 from .crown_conv2d_backward import crown_conv2d_backward
 from .crown_relu_backward import crown_relu_backward
 from .crown_relu_backward_grad import crown_relu_backward_grad
+from .crown_relu_conv2d_backward import crown_relu_conv2d_backward
 from .interval_conv2d import interval_conv2d
 from .interval_linear import interval_linear
 from .interval_relu import interval_relu

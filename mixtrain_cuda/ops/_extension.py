@@ -20,6 +20,7 @@ OP_NAMES = (
     "crown_relu_backward",
     "crown_relu_backward_grad",
     "crown_conv2d_backward",
+    "crown_relu_conv2d_backward",
 )
 
 try:

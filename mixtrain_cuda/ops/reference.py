@@ -123,6 +123,14 @@ def crown_conv2d_backward(A, weight, bias=None, stride=(1, 1), padding=(0, 0), d
     return back.contiguous(), bias_term
 
 
+def crown_relu_conv2d_backward(A, lower, upper, upper_bound, weight, bias=None, stride=(1, 1), padding=(0, 0),
+                               dilation=(1, 1), input_size=None):
+    """crown_relu_backward, then crown_conv2d_backward of its rows (A [B, S, O, OH, OW])."""
+    stepped, relu_bias = crown_relu_backward(A, lower, upper, upper_bound)
+    back, conv_bias = crown_conv2d_backward(stepped.flatten(0, 1), weight, bias, stride, padding, dilation, input_size)
+    return back.reshape(*A.shape[:2], *back.shape[1:]), relu_bias + conv_bias.reshape(A.shape[:2])
+
+
 def crown_relu_backward_grad(grad_A, grad_bias, A, lower, upper, upper_bound):
     """Gradients of crown_relu_backward's (A', bias) with respect to (A, lower,
     upper). Only the chord (upper slope and intercept) depends smoothly on l

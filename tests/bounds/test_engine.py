@@ -469,3 +469,56 @@ def test_linear_backward_product_equals_a_times_w(dtype):
         if A.numel():
             g = torch.randn_like(want)
             torch.testing.assert_close(torch.autograd.grad(got, A, g)[0], torch.autograd.grad(want, A, g)[0])
+
+
+class _ConvReadTwice(nn.Module):
+    """relu(conv(x)) + conv(x): the convolution's output has two readers."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.relu(y) + y
+
+
+@pytest.mark.parametrize("method", ["crown-ibp", "crown"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu_and_conv_steps_fuse_where_they_can(method, dtype, monkeypatch):
+    """On the CPU, CROWN's steps through a ReLU and the convolution before it
+    run as one op (crown_relu_conv2d_backward, layers/conv.py: backward_with)
+    where the convolution's output has no other reader, and the bounds are
+    those of the two steps in turn; a convolution read twice keeps its own
+    step."""
+    import types
+
+    from mixtrain_cuda.bounds import _ops
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 4, 2, 1), nn.ReLU(),
+                          _ConvReadTwice(16), nn.Flatten(), nn.Linear(16 * 4 * 4, 12), nn.ReLU(),
+                          nn.Linear(12, 5)).to(dtype).eval()
+    x = torch.rand(3, 3, 8, 8, dtype=dtype)
+    C = margin_spec(torch.tensor([0, 3, 4]), 5).to(dtype)
+    unfused = types.SimpleNamespace(**{k: v for k, v in vars(_ops.fused).items()
+                                       if k != "crown_relu_conv2d_backward"})
+    fused_weights = []
+    op = _ops.fused.crown_relu_conv2d_backward
+
+    def counted(A, lower, upper, weight, *args):
+        fused_weights.append(weight)
+        return op(A, lower, upper, weight, *args)
+
+    monkeypatch.setattr(_ops.fused, "crown_relu_conv2d_backward", counted)
+    bm, two_steps = BoundedModule(model), BoundedModule(model)
+    two_steps.ops = unfused
+    with torch.no_grad():
+        got = bm.compute_bounds(x, 0.05, method, C=C)
+        want = two_steps.compute_bounds(x, 0.05, method, C=C)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=tol, atol=tol * max(1.0, w.abs().max().item()))
+    seen = {id(w) for w in fused_weights}
+    assert id(model[0].weight) in seen and id(model[2].weight) in seen
+    assert id(model[4].conv.weight) not in seen

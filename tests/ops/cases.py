@@ -9,7 +9,7 @@ from mixtrain_cuda.ops import reference
 
 OPS = ["interval_linear", "interval_conv2d", "symbolic_linear", "symbolic_conv2d", "interval_relu",
        "interval_relu_backward", "symbolic_relu", "crown_relu_backward", "crown_relu_backward_grad",
-       "crown_conv2d_backward"]
+       "crown_conv2d_backward", "crown_relu_conv2d_backward"]
 
 
 def _t(*shape, dtype, device, positive=False, requires_grad=False):
@@ -105,6 +105,22 @@ def cases(op, dtype=torch.float64, device="cpu", grad=False):
                 conv_case(4, 9, 4, 3, 3, (6, 5)),
                 conv_case(2, 7, 16, 4, 4, (9, 10), stride=2, padding=1),
                 conv_case(3, 5, 48, 3, 2, (7, 6), bias=False, stride=(2, 1), padding=(1, 0), dilation=(1, 2))]
+    if op == "crown_relu_conv2d_backward":
+        # (A [B, S, O, OH, OW], lower, upper [B, O, OH, OW], weight, bias): the kernel's narrow form
+        # (few input channels, O not a multiple of the SIMD width: its channel padding) and its wide form
+        # (16 / 32 input channels, channels-last output), strided or not, both bound directions.
+        def relu_conv_case(B, S, O, C, k, input_size, bias=True, upper_bound=True, **conv):
+            from mixtrain_cuda.ops._conv_args import conv_out_hw, pair
+            weight = t(O, C, k, k)
+            oh, ow = conv_out_hw(*input_size, weight, *(pair(conv.get(n, d), n) for n, d in
+                                                       (("stride", 1), ("padding", 0), ("dilation", 1))))
+            (A, lower, upper), _ = crown_case(B, S, O, oh, ow, upper_bound=upper_bound)
+            return (A, lower, upper, weight, t(O) if bias else None), dict(conv, input_size=input_size,
+                                                                            upper_bound=upper_bound)
+        return [relu_conv_case(2, 3, 7, 1, 3, (7, 6), padding=1),
+                relu_conv_case(3, 2, 5, 3, 4, (9, 8), bias=False, upper_bound=False, stride=2, padding=1),
+                relu_conv_case(2, 2, 6, 16, 4, (8, 9), stride=2, padding=1),
+                relu_conv_case(1, 3, 5, 32, 3, (5, 6), upper_bound=False, padding=(1, 0), dilation=(1, 2))]
     raise KeyError(op)
 
 
@@ -123,6 +139,11 @@ def ref_call(op, args, kwargs):
     for k in ("stride", "padding", "dilation", "input_size"):
         if k in kwargs:
             kwargs[k] = pair(kwargs[k], k)
+    if op == "crown_relu_conv2d_backward":  # the reference takes the schema's order
+        A, lower, upper, weight, bias = args
+        return ref(op)(A, lower, upper, kwargs.get("upper_bound", True), weight, bias,
+                       *(kwargs.get(k, d) for k, d in (("stride", [1, 1]), ("padding", [0, 0]),
+                                                       ("dilation", [1, 1]), ("input_size", None))))
     if op in ("symbolic_linear", "symbolic_conv2d"):
         kwargs.setdefault("input_rows", args[1].shape[1])
     if op in ("crown_relu_backward", "crown_relu_backward_grad"):
@@ -146,4 +167,8 @@ def op_args(op, args, kwargs):
     if op == "crown_conv2d_backward":
         a += [pair(kwargs.get("stride", 1), "s"), pair(kwargs.get("padding", 0), "p"),
               pair(kwargs.get("dilation", 1), "d"), pair(kwargs["input_size"], "input_size")]
+    if op == "crown_relu_conv2d_backward":
+        a = a[:3] + [kwargs.get("upper_bound", True)] + a[3:] + [
+            pair(kwargs.get("stride", 1), "s"), pair(kwargs.get("padding", 0), "p"),
+            pair(kwargs.get("dilation", 1), "d"), pair(kwargs["input_size"], "input_size")]
     return a

@@ -96,7 +96,8 @@ def test_interval_conv2d_layer_shapes(geometry):
 @pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward",
                                 "symbolic_linear",
                                 "symbolic_conv2d", "symbolic_relu", "crown_relu_backward",
-                                "crown_relu_backward_grad", "crown_conv2d_backward"])
+                                "crown_relu_backward_grad", "crown_conv2d_backward",
+                                "crown_relu_conv2d_backward"])
 def test_empty_batch(op):
     args, kwargs = cases(op, torch.float64)[0]
     empty = [a[:0] if isinstance(a, torch.Tensor) and a.dim() > 1 and not (op.endswith("linear") and a is args[2])
@@ -105,6 +106,8 @@ def test_empty_batch(op):
         empty[2] = args[2]  # the weight keeps its shape
     if op == "crown_conv2d_backward":
         empty[1] = args[1]
+    if op == "crown_relu_conv2d_backward":
+        empty[3] = args[3]
     got = fused(op)(*empty, **kwargs)
     want = ref_call(op, empty, kwargs)
     for g, w in zip(got, want):

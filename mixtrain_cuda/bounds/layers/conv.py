@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Box, Layer, Symbolic
+from .relu import ReLU
 
 
 class Conv2d(Layer):
@@ -58,6 +59,33 @@ class Conv2d(Layer):
                                       m.dilation)
         bias = (A.sum((3, 4)) * m.bias).sum(2) if m.bias is not None else None
         return [back.reshape(B, S, c, h, w)], bias
+
+    def backward_with(self, ops, A, after, upper):
+        """The backward steps through `after` (the layer reading this one's
+        output, and only it) and through this convolution as one op, where
+        there is one: a ReLU after the convolution, on ops that fuse the two
+        (crown_relu_conv2d_backward: the fused engine's CPU kernel, which steps
+        through the ReLU inside its copy of A, so A between the two is never
+        stored), where this layer's step would run crown_conv2d_backward's
+        kernel anyway, and outside autograd (the fused op's backward recomputes
+        the ReLU's step; training keeps the two steps). Else None, and the
+        engine runs the two steps in turn (backward.py)."""
+        fuse = getattr(ops, "crown_relu_conv2d_backward", None)
+        m = self.module
+        if fuse is None or not isinstance(after, ReLU) or m.groups != 1 or A.dim() != 5:
+            return None
+        lower, upper_in = after.pre_bounds
+        graph = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (A, m.weight, m.bias, lower, upper_in))
+        if graph or not ops.crown_relu_conv_kernel_pays(A, m):
+            return None
+        B, S = A.shape[:2]
+        c, h, w = self.in_shapes[0]
+        if A.shape[2] > 1:
+            # The bounds channels-last, as A (layers/relu.py keeps them so for its own step): no copy in the op.
+            lower, upper_in = (t.permute(0, 3, 1, 2) for t in after._bounds_channels_last())
+        back, bias = fuse(A, lower, upper_in, m.weight, m.bias, m.stride, m.padding, m.dilation, (h, w), upper)
+        return [back], bias
 
     def backward_one_hot(self, neurons):
         """The transposed convolution of one-hot rows is the selected output
