@@ -104,6 +104,11 @@ def time_case(auto_LiRPA, ptb_cls, net, method, k, rounds, budget, lower_only=Fa
     for name, v in samples.items():
         row[name + "_s"] = statistics.median(v)
         row[name + "_points_per_s"] = k / row[name + "_s"]
+    # The ratios round by round (each round's engines ran back to back, so a phase of the shared machine
+    # moves both sides of a round's ratio alike): their range says how far the medians above can be trusted.
+    for other in ("reference", "auto_lirpa"):
+        ratios = sorted(o / f for o, f in zip(samples[other], samples["fused"]))
+        row["fused_vs_%s_round_ratios" % other] = ratios
     return row
 
 
@@ -134,16 +139,18 @@ def main(argv=None):
     auto_LiRPA, ptb_cls = import_auto_lirpa(a.auto_lirpa)
     rows = []
     print("%-12s %-9s %3s %12s %12s %12s  %s" % ("network", "method", "k", "fused pts/s", "ref pts/s",
-                                                 "lirpa pts/s", "fused/ref fused/lirpa  max |bound diff|"))
+                                                 "lirpa pts/s", "fused/ref fused/lirpa  max |bound diff|  fused/lirpa per round"))
     for net in nets:
         for method in methods:
             for k in ks:
                 row = time_case(auto_LiRPA, ptb_cls, net, method, k, a.rounds, a.budget, a.lower_only)
                 rows.append(row)
-                print("%-12s %-9s %3d %12.1f %12.1f %12.1f  %8.2fx %9.2fx  %.1e" % (
+                spread = row["fused_vs_auto_lirpa_round_ratios"]
+                print("%-12s %-9s %3d %12.1f %12.1f %12.1f  %8.2fx %9.2fx  %.1e   %.2f-%.2fx" % (
                     net, method, k, row["fused_points_per_s"], row["reference_points_per_s"],
                     row["auto_lirpa_points_per_s"], row["reference_s"] / row["fused_s"],
-                    row["auto_lirpa_s"] / row["fused_s"], row["max_bound_difference"]), flush=True)
+                    row["auto_lirpa_s"] / row["fused_s"], row["max_bound_difference"], spread[0], spread[-1]),
+                      flush=True)
     if a.json:
         bench.write_cpu_record(a.json, "benchmarks/peer_auto_lirpa.py", argv if argv is not None else sys.argv[1:],
                                "bench.median_seconds per engine, engines alternating, median of %d rounds" % a.rounds,

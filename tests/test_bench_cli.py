@@ -157,6 +157,8 @@ def test_peer_auto_lirpa_times_three_engines(tmp_path):
     row, = data["rows"]
     assert (row["net"], row["method"], row["k"]) == ("mnist_small", "ibp", 2)
     assert all(row[e + "_s"] > 0 for e in ("fused", "reference", "auto_lirpa"))
+    assert len(row["fused_vs_auto_lirpa_round_ratios"]) == 1 and row["fused_vs_auto_lirpa_round_ratios"][0] == \
+        pytest.approx(row["auto_lirpa_s"] / row["fused_s"])  # one round: its ratio is the medians'
     assert row["max_bound_difference"] <= 1e-4 * row["bound_scale"]
     assert data["cpu_allocator"]["why"]
     bad = _run_script("peer_auto_lirpa.py", "--nets", "mnist_tiny")
@@ -176,14 +178,15 @@ def test_cpu_page_faults_script(tmp_path):
 
 def test_layer_times_script_times_every_step_of_a_pass(tmp_path):
     """benchmarks/layer_times.py: every layer step of a CROWN-IBP pass is timed (forward ibp and
-    backward of each Conv2d/Linear/ReLU), and the step times fit within the pass."""
+    backward of each Conv2d/Linear/ReLU; on the CPU a ReLU's and its convolution's steps as one,
+    Conv2d.backward_with), and the step times fit within the pass."""
     rows = _record("layer_times.py", tmp_path / "t.json", "--networks", "mnist_small", "--methods", "crown-ibp",
                    "--ks", "2", "--repeats", "2")["rows"]
     row, = rows
     assert (row["network"], row["method"], row["k"], row["engine"]) == ("mnist_small", "crown-ibp", 2, "fused")
     steps = {(s["layer"], s["kind"], s["step"]) for s in row["steps"]}
     kinds = {(kind, step) for _, kind, step in steps}
-    assert {("Conv2d", "ibp"), ("Conv2d", "backward"), ("ReLU", "ibp"), ("ReLU", "backward"),
+    assert {("Conv2d", "ibp"), ("Conv2d", "backward_with"), ("ReLU", "ibp"), ("ReLU", "backward"),
             ("Linear", "backward")} <= kinds
     assert all(s["ms"] > 0 for s in row["steps"])
     assert sum(s["ms"] for s in row["steps"]) <= row["pass_ms"] * 1.5  # medians of parts vs the median pass

@@ -46,7 +46,11 @@ def _crown_relu_conv_kernel_pays(A, conv):
     the kernel has a form for the layer (at most 4 input channels, or a
     multiple of 16). Where oneDNN would have run the convolution (stride 1, see
     _crown_conv_kernel_pays: a draw), the fused kernel still saves the ReLU's
-    pass over A. MEASURED below (session 20)."""
+    pass over A. Whole CROWN-IBP passes on the 2-core AMD EPYC (AVX2), three
+    engines alternating pass by pass (session 20), against the two steps in
+    turn: fusing only where _crown_conv_kernel_pays holds 1.05-1.06x on
+    mnist_large and cifar_large at k = 16 and 50; fusing here (also the 3x3
+    stride-1 conv3, 32 -> 64) 1.06-1.08x."""
     if A.device.type != "cpu":
         return False
     c = conv.weight.shape[1]
