@@ -133,14 +133,15 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
 
 
-def test_winograd_pass_ab_times_both_sides(tmp_path):
-    """benchmarks/winograd_pass_ab.py: one small case, both sides timed, the
-    same bounds up to rounding (each side is a sound bound of the same net)."""
-    row, = _record("winograd_pass_ab.py", tmp_path / "w.json", "--nets", "cifar_large", "--methods", "ibp",
-                   "--ks", "2", "--passes", "2")["rows"]
-    assert row["winograd_s"] > 0 and row["without_s"] > 0 and row["passes"] == 2
+@pytest.mark.parametrize("switch, method", [("winograd", "ibp"), ("relu-conv", "crown-ibp")])
+def test_pass_ab_times_both_sides(switch, method, tmp_path):
+    """benchmarks/pass_ab.py: one small case, both sides timed, the same
+    bounds up to rounding (each side is a sound bound of the same net)."""
+    row, = _record("pass_ab.py", tmp_path / "w.json", "--switch", switch, "--nets", "cifar_large", "--methods",
+                   method, "--ks", "2", "--passes", "2")["rows"]
+    assert row["with_s"] > 0 and row["without_s"] > 0 and row["passes"] == 2 and row["switch"] == switch
     assert row["max_bound_difference"] <= 1e-5 * row["bound_scale"]  # float32 rounding
-    bad = _run_script("winograd_pass_ab.py", "--passes", "0")
+    bad = _run_script("pass_ab.py", "--passes", "0")
     assert bad.returncode == 2 and "--passes must be at least 1" in bad.stderr
 
 

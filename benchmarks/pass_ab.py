@@ -1,0 +1,113 @@
+"""Whole bound passes of the fused engine with and without one of its CPU
+paths, call by call in turn in one process, so that the path's effect on a
+pass is measured apart from this machine's slow and fast phases. --switch:
+
+- winograd: interval_conv2d's Winograd path (csrc/cpu/interval_conv2d_cpu.cpp,
+  `winograd_pays`; MIXTRAIN_CPU_WINOGRAD=0 leaves the size rule alone, as
+  before the path);
+- relu-conv: CROWN's steps through a ReLU and the convolution before it as one
+  op (crown_relu_conv2d_backward, bounds/layers/conv.py: Conv2d.backward_with);
+  without it the two steps run in turn.
+
+    .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
+        [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
+
+Passes as benchmarks/peer_auto_lirpa.py times them: margins of the true
+class, a randomly initialized network in evaluation mode, no gradient, eps 0.1
+on MNIST and 2/255 on CIFAR. Each figure: the median of the passes (the first
+two of each side dropped).
+"""
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+import types
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from mixtrain_cuda import bench  # noqa: E402
+from mixtrain_cuda.bounds import BoundedModule, _ops, margin_spec  # noqa: E402
+from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
+from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
+
+KNOB = "MIXTRAIN_CPU_WINOGRAD"
+SWITCHES = ("winograd", "relu-conv")
+
+
+class Without:
+    """The side without the path: for `winograd` the environment knob, for
+    `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
+    Conv2d.backward_with declines and the two steps run in turn)."""
+
+    def __init__(self, switch, bm):
+        self.switch, self.bm = switch, bm
+
+    def __enter__(self):
+        if self.switch == "winograd":
+            os.environ[KNOB] = "0"
+        else:
+            self.bm.ops = types.SimpleNamespace(**{k: v for k, v in vars(_ops.fused).items()
+                                                   if k != "crown_relu_conv2d_backward"})
+
+    def __exit__(self, *exc):
+        os.environ.pop(KNOB, None)
+        self.bm.ops = _ops.fused
+
+
+def time_case(switch, net, method, k, passes):
+    torch.manual_seed(0)
+    bm = BoundedModule(get_model(net).eval())
+    x = torch.rand(k, *INPUT_SHAPES[net])
+    C = margin_spec(torch.randint(0, NUM_CLASSES[net], (k,)), NUM_CLASSES[net])
+    eps = 0.1 if net.startswith("mnist") else 2.0 / 255
+    times = {"with": [], "without": []}
+    bounds = {}
+    for _ in range(passes + 2):
+        for side in times:
+            with Without(switch, bm) if side == "without" else contextlib.nullcontext():
+                start = time.perf_counter()
+                with torch.no_grad():
+                    bounds[side] = bm.compute_bounds(x, eps, method, C=C)
+                times[side].append(time.perf_counter() - start)
+    diff = max(float((a - b).abs().max()) for a, b in zip(bounds["with"], bounds["without"]))
+    scale = max(float(b.abs().max()) for b in bounds["without"])
+    return dict(switch=switch, net=net, method=method, k=k, passes=passes, max_bound_difference=diff,
+                bound_scale=scale, **{side + "_s": statistics.median(v[2:]) for side, v in times.items()})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--switch", choices=SWITCHES, default="winograd", help="the path to time with and without")
+    ap.add_argument("--nets", default="mnist_large,cifar_large")
+    ap.add_argument("--methods", default="ibp,crown-ibp")
+    ap.add_argument("--ks", default="8,16,50", help="points per pass (default: 8,16,50)")
+    ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    if KNOB in os.environ or "MIXTRAIN_CPU_CONV" in os.environ:
+        ap.error("unset %s and MIXTRAIN_CPU_CONV: this script sets the first itself" % KNOB)
+    if a.passes < 1:
+        ap.error("--passes must be at least 1")
+    tune_cpu_allocator()  # as the mixtrain command does
+    rows = []
+    for net in a.nets.split(","):
+        for method in a.methods.split(","):
+            for k in [int(v) for v in a.ks.split(",")]:
+                row = time_case(a.switch, net, method, k, a.passes)
+                rows.append(row)
+                print("%-12s %-9s k=%-3d with %s %8.2f ms  without %8.2f ms  %.2fx  max |bound diff| %.1e of %.1e" % (
+                    net, method, k, a.switch, row["with_s"] * 1e3, row["without_s"] * 1e3,
+                    row["without_s"] / row["with_s"], row["max_bound_difference"], row["bound_scale"]), flush=True)
+    if a.json:
+        bench.write_cpu_record(a.json, "benchmarks/pass_ab.py", argv if argv is not None else sys.argv[1:],
+                               "passes call by call in turn, medians", rows)
+        print("wrote", a.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
