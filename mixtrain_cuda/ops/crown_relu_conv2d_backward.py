@@ -45,6 +45,8 @@ if LOADED:
     def _fake(A, lower, upper, upper_bound, weight, bias, stride, padding, dilation, input_size):
         torch._check(A.dim() == 5 and lower.dim() == 4, lambda: "A must be 5-D and lower 4-D")
         torch._check(A.shape[2] == weight.shape[0], lambda: "A's channels must be weight's out_channels")
+        torch._check(lower.shape == upper.shape and lower.shape[0] == A.shape[0] and lower.shape[1:] == A.shape[2:],
+                     lambda: "lower and upper must be [batch, *neurons] matching A")
         oh, ow = conv_out_hw(input_size[0], input_size[1], weight, stride, padding, dilation)
         torch._check(oh == A.shape[3] and ow == A.shape[4], lambda: "input_size does not give A's spatial size")
         B, S = A.shape[0], A.shape[1]
