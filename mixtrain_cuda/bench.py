@@ -129,6 +129,33 @@ def _crown_conv_cases(device, dtype, quick):
                    A.element_size() * (A.numel() + rows * cin * hw * hw), 2.0 * A.numel() * cin * k * k)
 
 
+def _crown_relu_conv_cases(device, dtype):
+    """CROWN's steps through relu(conv(x)) as one op (crown_relu_conv2d_backward,
+    bounds/layers/conv.py: Conv2d.backward_with) against the reference's two
+    steps, on the convolutions of the MixTrain nets whose output a ReLU reads
+    directly (the residual nets put a BatchNorm between), at CROWN-IBP's 16
+    points x 9 margins, A channels-last as the engine hands it on."""
+    from .bounds._ops import crown_relu_conv_kernel_shape  # the engine's rule, not a copy of it
+
+    B, S = 16, 9
+    chains = [spec for spec in conv_layers() if "resnet" not in spec[6] and crown_relu_conv_kernel_shape(spec[0])]
+    for cin, hw, cout, k, stride, pad, label in chains:
+        out_hw = (hw + 2 * pad - k) // stride + 1
+        A = torch.randn(B * S, cout, out_hw, out_hw, device=device, dtype=dtype).contiguous(
+            memory_format=torch.channels_last).reshape(B, S, cout, out_hw, out_hw)
+        lower = torch.randn(B, cout, out_hw, out_hw, device=device, dtype=dtype).contiguous(
+            memory_format=torch.channels_last)
+        upper = lower + torch.rand_like(lower)
+        w = torch.randn(cout, cin, k, k, device=device, dtype=dtype)
+        b = torch.randn(cout, device=device, dtype=dtype)
+        conv = ((stride, stride), (pad, pad), (1, 1), (hw, hw))
+        yield Case("crown_relu_conv2d_backward %s rows=%d" % (label, B * S), "crown_relu_conv2d_backward",
+                   functools.partial(ops.crown_relu_conv2d_backward, A, lower, upper, w, b, *conv),
+                   functools.partial(reference.crown_relu_conv2d_backward, A, lower, upper, True, w, b, *conv),
+                   A.element_size() * (A.numel() + 2 * lower.numel() + B * S * cin * hw * hw),
+                   2.0 * A.numel() * cin * k * k)
+
+
 # The networks whose convolutions the IBP conv cases take, with their input.
 MIXTRAIN_NETS = [("mnist_small", 1, 28), ("mnist_large", 1, 28), ("cifar_small", 3, 32),
                  ("cifar_large", 3, 32), ("cifar_resnet", 3, 32), ("imagenet200_resnet", 3, 64)]
@@ -195,6 +222,7 @@ def cases(device="cpu", dtype=torch.float32, quick=False):
     out.extend(_relu_cases(device, dtype) if not quick else list(_relu_cases(device, dtype))[1:2])
     if not quick:
         out.extend(_crown_conv_cases(device, dtype, quick))
+        out.extend(_crown_relu_conv_cases(device, dtype))
     return out
 
 

@@ -73,6 +73,20 @@ def test_conv_cases_are_the_models_layers():
     assert len(names) == 2 * len(layers)
 
 
+def test_bench_times_the_fused_relu_conv_step_where_the_engine_fuses():
+    """`mixtrain bench` has a crown_relu_conv2d_backward case for every
+    convolution of the plain MixTrain nets that a ReLU reads directly (none of
+    the residual nets', where a BatchNorm comes between), and each case's two
+    sides compute the same step."""
+    from mixtrain_cuda import bench
+    got = [c for c in bench.cases("cpu") if c.op == "crown_relu_conv2d_backward"]
+    want = [spec[6] for spec in bench.conv_layers() if "resnet" not in spec[6]]
+    assert [c.name.split()[1] for c in got] == want and want
+    for case in got[:2]:
+        for a, b in zip(case.fused(), case.ref()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+
+
 def test_bench_train_step_script_times_each_variant(tmp_path):
     """scripts/bench_train_step.py: a clean step, then MixTrain (k points in the
     bound pass) and full-batch for each method, each with a positive rate."""
