@@ -66,10 +66,11 @@ class Conv2d(Layer):
         there is one: a ReLU after the convolution, on ops that fuse the two
         (crown_relu_conv2d_backward: the fused engine's CPU kernel, which steps
         through the ReLU inside its copy of A, so A between the two is never
-        stored), where this layer's step would run crown_conv2d_backward's
-        kernel anyway, and outside autograd (the fused op's backward recomputes
-        the ReLU's step; training keeps the two steps). Else None, and the
-        engine runs the two steps in turn (backward.py)."""
+        stored), where the kernel has a form for this layer
+        (ops.crown_relu_conv_kernel_pays, bounds/_ops.py), and outside autograd
+        (the fused op's backward recomputes the ReLU's step; training keeps the
+        two steps). Else None, and the engine runs the two steps in turn
+        (backward.py)."""
         fuse = getattr(ops, "crown_relu_conv2d_backward", None)
         m = self.module
         if fuse is None or not isinstance(after, ReLU) or m.groups != 1 or A.dim() != 5:
@@ -79,8 +80,7 @@ class Conv2d(Layer):
             t is not None and t.requires_grad for t in (A, m.weight, m.bias, lower, upper_in))
         if graph or not ops.crown_relu_conv_kernel_pays(A, m):
             return None
-        B, S = A.shape[:2]
-        c, h, w = self.in_shapes[0]
+        _, h, w = self.in_shapes[0]
         if A.shape[2] > 1:
             # The bounds channels-last, as A (layers/relu.py keeps them so for its own step): no copy in the op.
             lower, upper_in = (t.permute(0, 3, 1, 2) for t in after._bounds_channels_last())
