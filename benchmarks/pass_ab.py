@@ -7,7 +7,11 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   before the path);
 - relu-conv: CROWN's steps through a ReLU and the convolution before it as one
   op (crown_relu_conv2d_backward, bounds/layers/conv.py: Conv2d.backward_with);
-  without it the two steps run in turn.
+  without it the two steps run in turn;
+- pad-chunk: interval_conv2d's direct and Winograd paths copying their input
+  in chunks of samples (csrc/cpu/interval_conv2d_cpu.cpp, `pad_chunk_samples`);
+  without, MIXTRAIN_CPU_PAD_CHUNK_KB=0: one copy of the whole batch, and the
+  Winograd rule's tile limit for such copies, as before the chunks.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
@@ -35,12 +39,13 @@ from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
 
 KNOB = "MIXTRAIN_CPU_WINOGRAD"
-SWITCHES = ("winograd", "relu-conv")
+CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
+SWITCHES = ("winograd", "relu-conv", "pad-chunk")
 
 
 class Without:
-    """The side without the path: for `winograd` the environment knob, for
-    `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
+    """The side without the path: for `winograd` and `pad-chunk` an environment
+    knob, for `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
     Conv2d.backward_with declines and the two steps run in turn)."""
 
     def __init__(self, switch, bm):
@@ -49,12 +54,15 @@ class Without:
     def __enter__(self):
         if self.switch == "winograd":
             os.environ[KNOB] = "0"
+        elif self.switch == "pad-chunk":
+            os.environ[CHUNK_KNOB] = "0"
         else:
             self.bm.ops = types.SimpleNamespace(**{k: v for k, v in vars(_ops.fused).items()
                                                    if k != "crown_relu_conv2d_backward"})
 
     def __exit__(self, *exc):
         os.environ.pop(KNOB, None)
+        os.environ.pop(CHUNK_KNOB, None)
         self.bm.ops = _ops.fused
 
 
@@ -88,8 +96,8 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    if KNOB in os.environ or "MIXTRAIN_CPU_CONV" in os.environ:
-        ap.error("unset %s and MIXTRAIN_CPU_CONV: this script sets the first itself" % KNOB)
+    if KNOB in os.environ or CHUNK_KNOB in os.environ or "MIXTRAIN_CPU_CONV" in os.environ:
+        ap.error("unset %s, %s and MIXTRAIN_CPU_CONV: this script sets the first two itself" % (KNOB, CHUNK_KNOB))
     if a.passes < 1:
         ap.error("--passes must be at least 1")
     tune_cpu_allocator()  # as the mixtrain command does

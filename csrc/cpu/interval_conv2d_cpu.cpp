@@ -214,6 +214,35 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
 }
 
 namespace {
+// The size of a padded copy in KB, MIXTRAIN_CPU_PAD_CHUNK_KB or 2048; <= 0: the whole batch.
+int64_t pad_chunk_kb() {
+  const char* e = std::getenv("MIXTRAIN_CPU_PAD_CHUNK_KB");
+  return e ? std::atoll(e) : 2048;
+}
+}  // namespace
+
+int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t element_size) {
+  // The copy of a whole batch outgrows the caches: at B = 50 the MNIST-large
+  // conv2 input (32 channels, 30x30 padded) is an 11.5 MB copy, written in
+  // full before the products of its first samples read it back. Copies of
+  // about 2 MB instead, measured on the 2-core AMD EPYC (Zen 3, AVX2; 512 KB
+  // L2 per core), each path forced, with and without the chunks alternating
+  // in one process, malloc tuned as the mixtrain command tunes it
+  // (cpu_allocator.py), reference / path time, medians of 20 (session 21):
+  // Winograd at B = 50, 32->32 4x4 s2 on 28x28 and 32x32 1.09x -> 1.13x and
+  // 1.09x -> 1.22x, 64->64 4x4 s2 on 16x16 1.14x -> 1.15x (on 14x14, not a
+  // Winograd layer, 0.92x -> 0.90x); the direct kernel 0.84x -> 0.89x, 0.86x
+  // -> 0.94x; at B = 16 and 32 within 0.05x either way. (Without the malloc
+  // tuning each whole-batch copy is also a fresh mmap, faulted in page by
+  // page, and the chunks gained 1.1-1.27x on those layers.) Copies of 3.7 MB
+  // (16 samples) kept about half the loss; of 0.5-0.9 MB timed as 1.8 MB.
+  const int64_t kb = pad_chunk_kb();
+  const int64_t per_sample = std::max<int64_t>(1, hp * wp * g.channels * 2 * element_size);
+  if (kb <= 0) return std::max<int64_t>(1, g.batch);
+  return std::max<int64_t>(1, std::min(g.batch, (kb << 10) / per_sample));
+}
+
+namespace {
 
 // Where the Winograd path (interval_conv2d_winograd_cpu.cpp) beats both the
 // direct kernel and oneDNN. MIXTRAIN_CPU_CONV=winograd forces it wherever it
@@ -241,9 +270,13 @@ namespace {
 // on 16x16 at B = 8 and 50 1.10x and 1.23x; but 32->32 at B = 50 (2450-3200
 // tiles) 0.95-0.99x, where perf put 15% of the call in the padded copy of the
 // input (4x the output's pixels, memory-bound) -- so 32-channel layers up to
-// 1024 tiles only; 64->64 on 14x14 (a 7x7 output, its last tiles half
-// empty) 0.93x at B = 8, 1.01x at B = 50 -- so even output sizes only; and
-// at B = 1 (49-64 tiles) 0.35-0.87x.
+// 1024 tiles only, until the copy went by chunks of samples
+// (pad_chunk_samples; session 21, the paths alternating, against the
+// reference: 32->32 on 28x28 and 32x32 at B = 50 1.13x and 1.22x, oneDNN
+// 1.05x and 1.04x; at B = 32 1.12x and 1.18x against 1.05x and 1.03x); 64->64
+// on 14x14 (a 7x7 output, its last tiles half empty) 0.93x at B = 8, 1.01x
+// at B = 50 (0.90x against oneDNN's 1.04x after the chunks) -- so even output
+// sizes only; and at B = 1 (49-64 tiles) 0.35-0.87x.
 // AVX2 only: on AVX-512 both are unmeasured, so the size rule decides there
 // (forcing it is safe anywhere).
 bool winograd_pays(const ConvGeometry& g) {
@@ -257,7 +290,8 @@ bool winograd_pays(const ConvGeometry& g) {
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (!avx2 || g.channels < 32 || g.channels > 64 || g.out_channels > 64 || tiles < 128) return false;
   if (g.kh == 3) return true;
-  return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (g.channels >= 64 || tiles <= 1024);
+  // (Copies of the whole batch, MIXTRAIN_CPU_PAD_CHUNK_KB=0, keep the tile limit that held for them.)
+  return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (g.channels >= 64 || tiles <= 1024 || pad_chunk_kb() > 0);
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_conv2d_onednn(const at::Tensor& center, const at::Tensor& radius,
@@ -304,9 +338,6 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
 
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
     const int64_t C = g.channels;
-    // The input once more, zero-padded, channels-last, center and radius interleaved (pad_interleave).
-    at::Tensor xt = pad_interleave(center, radius, g, hp, wp);
-    scalar_t* x = xt.data_ptr<scalar_t>();
     // Per group, [taps, op, 2]: (W, |W|) per channel, channels padded to whole
     // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
@@ -359,8 +390,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // in the same process, medians): S = 96 beat 32, 48 and 192 on every
     // MixTrain layer at B = 1 and 8 -- on the 7x7 stem at B = 8 by 6-10%.
     const int64_t positions = g.out_h * g.out_w;
-    int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + g.batch * g.groups - 1) /
-                                            (g.batch * g.groups));  // spans per sample and group
+    // Samples per copy of the input (pad_chunk_samples), each copy computed before the next is made.
+    const int64_t chunk = pad_chunk_samples(g, hp, wp, sizeof(scalar_t));
+    int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + chunk * g.groups - 1) /
+                                            (chunk * g.groups));  // spans per sample and group
     // Layers with at least two 2-vector channel blocks (64 float channels on
     // AVX-512) split each task's channels in two halves: half of W per task
     // and twice the tasks, with spans twice as long. Against no split, forced
@@ -374,58 +407,66 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     const int64_t spans = std::max<int64_t>(1, std::min<int64_t>(want, positions / 12));
     const int64_t S = std::min<int64_t>((positions + spans - 1) / spans, 96);
     const int64_t per = (positions + S - 1) / S;
-    at::parallel_for(0, g.batch * g.groups * per * csplit, 1, [&](int64_t t0, int64_t t1) {
-      std::vector<scalar_t> tile(S * op * 2);
-      for (int64_t tt = t0; tt < t1; ++tt) {
-        const int64_t t = tt / csplit, part = tt % csplit;
-        const int64_t n = t / (g.groups * per), gi = (t / per) % g.groups;
-        const int64_t j0 = (t % per) * S, cnt = std::min(S, positions - j0);
-        const int64_t ob0 = part == 0 ? 0 : half, ob1 = csplit == 1 || part == 1 ? op : half;
-        IntervalDirectConv<scalar_t> d{x + (n * hp * wp * C + gi * cin_g) * 2, off.data(), Kg, wp,
-                                       wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op * 2 : nullptr,
-                                       op, g.stride[0], g.stride[1], g.out_w, tile.data(), ob0, ob1};
-        d.ps = 2 * C;
-        interval_direct_conv_span(d, j0, cnt);
-        const int64_t oe = std::min(ob1, Og);
-        if (nhwc) {
-          // Channels-last output: position j's channels are contiguous, out_channels apart.
-          scalar_t* dc = oc.data_ptr<scalar_t>() + (n * L + j0) * g.out_channels + gi * Og;
-          scalar_t* dr = orad.data_ptr<scalar_t>() + (n * L + j0) * g.out_channels + gi * Og;
-          for (int64_t j = 0; j < cnt; ++j) {
-            const scalar_t* src = tile.data() + j * op * 2;
-            for (int64_t o = ob0; o < oe; ++o) {
-              dc[j * g.out_channels + o] = src[2 * o];
-              dr[j * g.out_channels + o] = src[2 * o + 1];
-            }
-          }
-          continue;
-        }
-        // The tile is [position, channel, (center, radius)]; the output NCHW,
-        // where the flattened position j of channel o is at o * L + j.
-        scalar_t* dc = oc.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
-        scalar_t* dr = orad.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
-        // From 64 channels on (a tile larger than L1), whole blocks of eight
-        // channels: each position's read is one contiguous 16 elements of the
-        // tile, written to eight sequential output rows (channel by channel,
-        // every read went to a new line: perf, session 16). Smaller tiles stay
-        // in L1, and there the channel loop costs less (perf, the stems).
-        int64_t o = ob0;
-        if (op >= 64)
-          for (; o + 8 <= oe; o += 8)
+    for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+      const int64_t nc = std::min(chunk, g.batch - n0);
+      ConvGeometry gc = g;
+      gc.batch = nc;
+      // Samples [n0, n0 + nc) once more, zero-padded, channels-last, center and radius interleaved.
+      const at::Tensor xt = pad_interleave(center.narrow(0, n0, nc), radius.narrow(0, n0, nc), gc, hp, wp);
+      const scalar_t* x = xt.data_ptr<scalar_t>();
+      at::parallel_for(0, nc * g.groups * per * csplit, 1, [&](int64_t t0, int64_t t1) {
+        std::vector<scalar_t> tile(S * op * 2);
+        for (int64_t tt = t0; tt < t1; ++tt) {
+          const int64_t t = tt / csplit, part = tt % csplit;
+          const int64_t ns = t / (g.groups * per), n = n0 + ns, gi = (t / per) % g.groups;  // ns: in the copy
+          const int64_t j0 = (t % per) * S, cnt = std::min(S, positions - j0);
+          const int64_t ob0 = part == 0 ? 0 : half, ob1 = csplit == 1 || part == 1 ? op : half;
+          IntervalDirectConv<scalar_t> d{x + (ns * hp * wp * C + gi * cin_g) * 2, off.data(), Kg, wp,
+                                         wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op * 2 : nullptr,
+                                         op, g.stride[0], g.stride[1], g.out_w, tile.data(), ob0, ob1};
+          d.ps = 2 * C;
+          interval_direct_conv_span(d, j0, cnt);
+          const int64_t oe = std::min(ob1, Og);
+          if (nhwc) {
+            // Channels-last output: position j's channels are contiguous, out_channels apart.
+            scalar_t* dc = oc.data_ptr<scalar_t>() + (n * L + j0) * g.out_channels + gi * Og;
+            scalar_t* dr = orad.data_ptr<scalar_t>() + (n * L + j0) * g.out_channels + gi * Og;
             for (int64_t j = 0; j < cnt; ++j) {
-              const scalar_t* src = tile.data() + (j * op + o) * 2;
-              for (int64_t u = 0; u < 8; ++u) {
-                dc[(o + u) * L + j] = src[2 * u];
-                dr[(o + u) * L + j] = src[2 * u + 1];
+              const scalar_t* src = tile.data() + j * op * 2;
+              for (int64_t o = ob0; o < oe; ++o) {
+                dc[j * g.out_channels + o] = src[2 * o];
+                dr[j * g.out_channels + o] = src[2 * o + 1];
               }
             }
-        for (; o < oe; ++o)
-          for (int64_t j = 0; j < cnt; ++j) {
-            dc[o * L + j] = tile[(j * op + o) * 2];
-            dr[o * L + j] = tile[(j * op + o) * 2 + 1];
+            continue;
           }
-      }
-    });
+          // The tile is [position, channel, (center, radius)]; the output NCHW,
+          // where the flattened position j of channel o is at o * L + j.
+          scalar_t* dc = oc.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
+          scalar_t* dr = orad.data_ptr<scalar_t>() + (n * g.out_channels + gi * Og) * L + j0;
+          // From 64 channels on (a tile larger than L1), whole blocks of eight
+          // channels: each position's read is one contiguous 16 elements of the
+          // tile, written to eight sequential output rows (channel by channel,
+          // every read went to a new line: perf, session 16). Smaller tiles stay
+          // in L1, and there the channel loop costs less (perf, the stems).
+          int64_t o = ob0;
+          if (op >= 64)
+            for (; o + 8 <= oe; o += 8)
+              for (int64_t j = 0; j < cnt; ++j) {
+                const scalar_t* src = tile.data() + (j * op + o) * 2;
+                for (int64_t u = 0; u < 8; ++u) {
+                  dc[(o + u) * L + j] = src[2 * u];
+                  dr[(o + u) * L + j] = src[2 * u + 1];
+                }
+              }
+          for (; o < oe; ++o)
+            for (int64_t j = 0; j < cnt; ++j) {
+              dc[o * L + j] = tile[(j * op + o) * 2];
+              dr[o * L + j] = tile[(j * op + o) * 2 + 1];
+            }
+        }
+      });
+    }
   });
   return {oc, orad};
 }

@@ -16,6 +16,13 @@ namespace mixtrain {
 at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
                           int64_t wp, bool* radius_negative = nullptr);
 
+// Samples per padded copy: the direct and Winograd paths copy (pad_interleave)
+// and then compute this many samples at a time, so that the copy is still in
+// the caches when the products read it (see the .cpp for the measurements).
+// MIXTRAIN_CPU_PAD_CHUNK_KB sets the copy's size in KB (0: the whole batch in
+// one copy, as before; for A/B runs).
+int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t element_size);
+
 // Whether the Winograd path can run this convolution: 3x3 stride 1 or 4x4
 // stride 2, dilation 1, one group.
 bool winograd_applies(const ConvGeometry& g);

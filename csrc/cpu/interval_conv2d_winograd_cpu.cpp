@@ -113,13 +113,6 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_winograd", [&] {
-    // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
-    // op also serves signed radii (linear-bound matrices), whose images may be
-    // negative. The copy reports negative radii as it reads them.
-    bool radius_negative = false;
-    const at::Tensor xt = pad_interleave(center, radius, g, hp, wp, &radius_negative);
-    const bool nonneg_r = !radius_negative;
-    const scalar_t* x = xt.data_ptr<scalar_t>();
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (O + lanes - 1) / lanes * lanes;
     // The filters, [nx, K, op, 2]: (U, Ua) per output channel, channels padded
@@ -168,7 +161,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // 384 KB in float32; with 768 or 1536 instead of 3072 the 3x3 path timed
     // the same, within the noise.)
     const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 * 16 / nx / (K + op)));
-    const int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + g.batch - 1) / g.batch);
+    // Samples per copy of the input (pad_chunk_samples), each copy computed before the next is made.
+    const int64_t chunk = pad_chunk_samples(g, hp, wp, sizeof(scalar_t));
+    const int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + chunk - 1) / chunk);
     const int64_t spans = std::max<int64_t>((tiles + S_max - 1) / S_max, std::min<int64_t>(want, tiles / 12));
     const int64_t S = (tiles + spans - 1) / spans;
     const int64_t per = (tiles + S - 1) / S;
@@ -184,50 +179,65 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     scalar_t* const oc_p = oc.data_ptr<scalar_t>();
     scalar_t* const or_p = orad.data_ptr<scalar_t>();
     const scalar_t* const bias_p = b.defined() ? bp.data() : nullptr;
-    at::parallel_for(0, g.batch * per, 1, [&](int64_t t0, int64_t t1) {
-      // Scratch, written before it is read (no zero fill).
-      std::unique_ptr<scalar_t[]> vb(new scalar_t[nx * vx]), mb(new scalar_t[nx * mx]);
-      for (int64_t tt = t0; tt < t1; ++tt) {
-        const int64_t n = tt / per, first = (tt % per) * S, cnt = std::min(S, tiles - first);
-        for (int64_t t = 0; t < cnt; ++t) {
-          const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
-          const scalar_t* patch = x + (n * hp + step * ty) * row + step * tx * px;
-          if (!phased) {
-            wino_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
-            continue;
+    for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+      const int64_t nc = std::min(chunk, g.batch - n0);
+      ConvGeometry gc = g;
+      gc.batch = nc;
+      // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
+      // op also serves signed radii (linear-bound matrices), whose images may be
+      // negative. The copy reports negative radii as it reads them (per copy:
+      // these samples' outputs read only these samples' radii).
+      bool radius_negative = false;
+      const at::Tensor xt =
+          pad_interleave(center.narrow(0, n0, nc), radius.narrow(0, n0, nc), gc, hp, wp, &radius_negative);
+      const bool nonneg_r = !radius_negative;
+      const scalar_t* x = xt.data_ptr<scalar_t>();
+      at::parallel_for(0, nc * per, 1, [&](int64_t t0, int64_t t1) {
+        // Scratch, written before it is read (no zero fill).
+        std::unique_ptr<scalar_t[]> vb(new scalar_t[nx * vx]), mb(new scalar_t[nx * mx]);
+        for (int64_t tt = t0; tt < t1; ++tt) {
+          const int64_t ns = tt / per, n = n0 + ns;  // ns: the sample in the copy
+          const int64_t first = (tt % per) * S, cnt = std::min(S, tiles - first);
+          for (int64_t t = 0; t < cnt; ++t) {
+            const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
+            const scalar_t* patch = x + (ns * hp + step * ty) * row + step * tx * px;
+            if (!phased) {
+              wino_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
+              continue;
+            }
+            // Phase (ph, pw): every other row and column, from (ph, pw) on.
+            for (int64_t p = 0; p < 4; ++p)
+              wino22_input_tile(patch + p / 2 * row + p % 2 * px, 2 * row, 2 * px, 2 * C,
+                                vb.get() + t * vt + p * 2 * C, vx);
           }
-          // Phase (ph, pw): every other row and column, from (ph, pw) on.
-          for (int64_t p = 0; p < 4; ++p)
-            wino22_input_tile(patch + p / 2 * row + p % 2 * px, 2 * row, 2 * px, 2 * C,
-                              vb.get() + t * vt + p * 2 * C, vx);
-        }
-        for (int64_t xi = 0; xi < nx; ++xi) {
-          // The tiles as positions of a one-row "output" S wide, each tile's
-          // channels as the taps: M[xi] = V[xi] (U[xi], Ua[xi]).
-          IntervalDirectConv<scalar_t> d{vb.get() + xi * vx, off.data(), K, 0,
-                                         u + xi * K * op * 2, nullptr, op, 1, 1, S,
-                                         mb.get() + xi * mx};
-          d.ps = vt;
-          interval_direct_conv_span(d, 0, cnt);
-        }
-        for (int64_t t = 0; t < cnt; ++t) {
-          const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
-          scalar_t *dc[4], *dr[4];
-          for (int q = 0; q < 4; ++q) {
-            const int64_t oy = 2 * ty + q / 2, ox = 2 * tx + q % 2;
-            const bool inside = oy < g.out_h && ox < g.out_w;
-            // Channels-last: pixel (oy, ox)'s channels are contiguous; NCHW: L apart.
-            const int64_t at = nhwc ? (n * L + oy * g.out_w + ox) * O : n * O * L + oy * g.out_w + ox;
-            dc[q] = inside ? oc_p + at : nullptr;
-            dr[q] = inside ? or_p + at : nullptr;
+          for (int64_t xi = 0; xi < nx; ++xi) {
+            // The tiles as positions of a one-row "output" S wide, each tile's
+            // channels as the taps: M[xi] = V[xi] (U[xi], Ua[xi]).
+            IntervalDirectConv<scalar_t> d{vb.get() + xi * vx, off.data(), K, 0,
+                                           u + xi * K * op * 2, nullptr, op, 1, 1, S,
+                                           mb.get() + xi * mx};
+            d.ps = vt;
+            interval_direct_conv_span(d, 0, cnt);
           }
-          if (phased)
-            wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
-          else
-            wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
+          for (int64_t t = 0; t < cnt; ++t) {
+            const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
+            scalar_t *dc[4], *dr[4];
+            for (int q = 0; q < 4; ++q) {
+              const int64_t oy = 2 * ty + q / 2, ox = 2 * tx + q % 2;
+              const bool inside = oy < g.out_h && ox < g.out_w;
+              // Channels-last: pixel (oy, ox)'s channels are contiguous; NCHW: L apart.
+              const int64_t at = nhwc ? (n * L + oy * g.out_w + ox) * O : n * O * L + oy * g.out_w + ox;
+              dc[q] = inside ? oc_p + at : nullptr;
+              dr[q] = inside ? or_p + at : nullptr;
+            }
+            if (phased)
+              wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
+            else
+              wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
+          }
         }
-      }
-    });
+      });
+    }
   });
   return {oc, orad};
 }

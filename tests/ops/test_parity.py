@@ -368,6 +368,44 @@ def test_interval_conv2d_winograd_signed_radius(k, s, monkeypatch):
         torch.testing.assert_close(x, y)
 
 
+@pytest.mark.parametrize("path", ["direct", "winograd"])
+@pytest.mark.parametrize("layout", ["nchw", "cl", "strided"])
+def test_interval_conv2d_chunked_copies(path, layout, monkeypatch):
+    """The direct and Winograd paths copy their input in chunks of samples
+    (csrc/cpu/interval_conv2d_cpu.cpp: pad_chunk_samples, about 2 MB a copy).
+    Chunks of 1 KB (one sample each), of 3 samples (7 samples: a short last
+    chunk), and one copy of the whole batch (MIXTRAIN_CPU_PAD_CHUNK_KB=0) give
+    the same bits, equal to the reference; each output sample comes from its
+    own input sample (a batch of distinct samples, so an offset error shows).
+    The Winograd path clamps its radius at 0 per copy, where that copy's input
+    radii are >= 0: with one sample's radii signed, its outputs keep their
+    negative radii and the others' are clamped, as they would be alone."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
+    torch.manual_seed(21)
+    B, C, H, O = 7, 16, 10, 12
+    per_sample_kb = (H + 2) * (H + 2) * C * 2 * 8 / 1024  # float64, padding 1: 36 KB
+    for k, s in [(3, 1), (4, 2)]:
+        c, r = torch.randn(B, C, H, H, dtype=torch.float64), torch.rand(B, C, H, H, dtype=torch.float64)
+        r[3] = torch.randn(C, H, H, dtype=torch.float64)  # sample 3: signed "radii"
+        if layout == "cl":
+            c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
+        if layout == "strided":
+            c = torch.cat([c, c], 3)[..., ::2]
+        w = torch.randn(O, C, k, k, dtype=torch.float64)
+        b = torch.randn(O, dtype=torch.float64)
+        results = {}
+        for kb in ["0", "1", str(int(3 * per_sample_kb) + 1)]:
+            monkeypatch.setenv("MIXTRAIN_CPU_PAD_CHUNK_KB", kb)
+            results[kb] = mc.interval_conv2d(c, r, w, b, stride=s, padding=1)
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (1, 1), (1, 1), 1)
+        for got in results.values():
+            for x, y, z in zip(got, results["0"], want):
+                assert torch.equal(x, y)
+                torch.testing.assert_close(x, z)
+        assert bool((results["1"][1][3] < 0).any())
+        assert not bool((results["1"][1][torch.arange(B) != 3] < 0).any())
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
     """The direct kernel cuts a span of n output positions into register
