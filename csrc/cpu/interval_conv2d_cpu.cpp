@@ -214,10 +214,11 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
 }
 
 namespace {
-// The size of a padded copy in KB, MIXTRAIN_CPU_PAD_CHUNK_KB or 2048; <= 0: the whole batch.
+// The size of a padded copy in KB, MIXTRAIN_CPU_PAD_CHUNK_KB or 2048; <= 0
+// (or not a number): the whole batch in one copy.
 int64_t pad_chunk_kb() {
   const char* e = std::getenv("MIXTRAIN_CPU_PAD_CHUNK_KB");
-  return e ? std::atoll(e) : 2048;
+  return e ? std::min<int64_t>(std::atoll(e), int64_t(1) << 30) : 2048;
 }
 }  // namespace
 
@@ -232,14 +233,17 @@ int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t
   // Winograd at B = 50, 32->32 4x4 s2 on 28x28 and 32x32 1.09x -> 1.13x and
   // 1.09x -> 1.22x, 64->64 4x4 s2 on 16x16 1.14x -> 1.15x (on 14x14, not a
   // Winograd layer, 0.92x -> 0.90x); the direct kernel 0.84x -> 0.89x, 0.86x
-  // -> 0.94x; at B = 16 and 32 within 0.05x either way. (Without the malloc
+  // -> 0.94x on the two 32->32 layers; at B = 16 and 32 within 0.05x either way. (Without the malloc
   // tuning each whole-batch copy is also a fresh mmap, faulted in page by
   // page, and the chunks gained 1.1-1.27x on those layers.) Copies of 3.7 MB
   // (16 samples) kept about half the loss; of 0.5-0.9 MB timed as 1.8 MB.
   const int64_t kb = pad_chunk_kb();
   const int64_t per_sample = std::max<int64_t>(1, hp * wp * g.channels * 2 * element_size);
-  if (kb <= 0) return std::max<int64_t>(1, g.batch);
-  return std::max<int64_t>(1, std::min(g.batch, (kb << 10) / per_sample));
+  if (kb <= 0 || g.batch <= 1) return std::max<int64_t>(1, g.batch);
+  const int64_t most = std::max<int64_t>(1, std::min(g.batch, (kb << 10) / per_sample));
+  // Chunks of even size (10 samples by at most 9: 5 and 5, not 9 and 1, where one thread would idle).
+  const int64_t chunks = (g.batch + most - 1) / most;
+  return (g.batch + chunks - 1) / chunks;
 }
 
 namespace {
@@ -275,7 +279,8 @@ namespace {
 // reference: 32->32 on 28x28 and 32x32 at B = 50 1.13x and 1.22x, oneDNN
 // 1.05x and 1.04x; at B = 32 1.12x and 1.18x against 1.05x and 1.03x); 64->64
 // on 14x14 (a 7x7 output, its last tiles half empty) 0.93x at B = 8, 1.01x
-// at B = 50 (0.90x against oneDNN's 1.04x after the chunks) -- so even output
+// at B = 50 (in session 21's run 0.92x, 0.90x with the chunks, against
+// oneDNN's 1.04x: another phase of the machine, the same verdict) -- so even output
 // sizes only; and at B = 1 (49-64 tiles) 0.35-0.87x.
 // AVX2 only: on AVX-512 both are unmeasured, so the size rule decides there
 // (forcing it is safe anywhere).
@@ -290,7 +295,8 @@ bool winograd_pays(const ConvGeometry& g) {
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (!avx2 || g.channels < 32 || g.channels > 64 || g.out_channels > 64 || tiles < 128) return false;
   if (g.kh == 3) return true;
-  // (Copies of the whole batch, MIXTRAIN_CPU_PAD_CHUNK_KB=0, keep the tile limit that held for them.)
+  // (With the chunks turned off, MIXTRAIN_CPU_PAD_CHUNK_KB <= 0, the tile limit that held for whole-batch
+  // copies holds again; a size large enough for the whole batch does not restore it.)
   return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (g.channels >= 64 || tiles <= 1024 || pad_chunk_kb() > 0);
 }
 
@@ -384,7 +390,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // One task per (sample, group, span of at most S = 96 output positions,
     // channel half),
     // the output flattened to [out_h * out_w] so that register blocks run
-    // across rows. Smaller spans where the batch is small, so that every
+    // across rows. Smaller spans where the chunk (below) is small, so that every
     // thread gets about 4 tasks (B = 1 at 13 x 13: 8 spans of 21-22 instead of
     // 13 rows, 7 against 6 on 2 threads). Measured (2 cores, against oneDNN
     // in the same process, medians): S = 96 beat 32, 48 and 192 on every

@@ -155,7 +155,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
 
     // One task per (sample, span of at most S tiles). S bounds the buffers
     // (nx transformed patches and nx products per tile) while keeping each
-    // (U, Ua) slice in use for many tiles; smaller spans where the batch is
+    // (U, Ua) slice in use for many tiles; smaller spans where the chunk of samples (below) is
     // small, so that every thread gets several tasks.
     // (S at most 3072 * 16 / nx / (K + op): at most 96K elements of scratch,
     // 384 KB in float32; with 768 or 1536 instead of 3072 the 3x3 path timed

@@ -373,37 +373,66 @@ def test_interval_conv2d_winograd_signed_radius(k, s, monkeypatch):
 def test_interval_conv2d_chunked_copies(path, layout, monkeypatch):
     """The direct and Winograd paths copy their input in chunks of samples
     (csrc/cpu/interval_conv2d_cpu.cpp: pad_chunk_samples, about 2 MB a copy).
-    Chunks of 1 KB (one sample each), of 3 samples (7 samples: a short last
-    chunk), and one copy of the whole batch (MIXTRAIN_CPU_PAD_CHUNK_KB=0) give
-    the same bits, equal to the reference; each output sample comes from its
-    own input sample (a batch of distinct samples, so an offset error shows).
-    The Winograd path clamps its radius at 0 per copy, where that copy's input
-    radii are >= 0: with one sample's radii signed, its outputs keep their
-    negative radii and the others' are clamped, as they would be alone."""
+    Chunks of one sample (1 KB), of two or three (100 KB; 7 samples, so the
+    last is shorter) and one copy of the whole batch (MIXTRAIN_CPU_PAD_CHUNK_KB
+    = 0) give the same centers, bit for bit, and the reference's values; each
+    output sample comes from its own input sample (distinct samples: an offset
+    error would show). The direct path also with two groups and its channel
+    halves (32 output channels per group in float64: two tasks per span)."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
     torch.manual_seed(21)
-    B, C, H, O = 7, 16, 10, 12
-    per_sample_kb = (H + 2) * (H + 2) * C * 2 * 8 / 1024  # float64, padding 1: 36 KB
-    for k, s in [(3, 1), (4, 2)]:
+    B, C, H = 7, 16, 10
+    cases = [(3, 1, 1, 12), (4, 2, 1, 12)] + ([(3, 1, 2, 64)] if path == "direct" else [])
+    for k, s, groups, O in cases:
         c, r = torch.randn(B, C, H, H, dtype=torch.float64), torch.rand(B, C, H, H, dtype=torch.float64)
-        r[3] = torch.randn(C, H, H, dtype=torch.float64)  # sample 3: signed "radii"
         if layout == "cl":
             c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
         if layout == "strided":
             c = torch.cat([c, c], 3)[..., ::2]
-        w = torch.randn(O, C, k, k, dtype=torch.float64)
+        w = torch.randn(O, C // groups, k, k, dtype=torch.float64)
         b = torch.randn(O, dtype=torch.float64)
         results = {}
-        for kb in ["0", "1", str(int(3 * per_sample_kb) + 1)]:
+        for kb in ["0", "1", "100"]:
             monkeypatch.setenv("MIXTRAIN_CPU_PAD_CHUNK_KB", kb)
-            results[kb] = mc.interval_conv2d(c, r, w, b, stride=s, padding=1)
-        want = reference.interval_conv2d(c, r, w, b, (s, s), (1, 1), (1, 1), 1)
+            results[kb] = mc.interval_conv2d(c, r, w, b, stride=s, padding=1, groups=groups)
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (1, 1), (1, 1), groups)
         for got in results.values():
-            for x, y, z in zip(got, results["0"], want):
-                assert torch.equal(x, y)
+            assert torch.equal(got[0], results["0"][0])
+            for x, z in zip(got, want):
                 torch.testing.assert_close(x, z)
-        assert bool((results["1"][1][3] < 0).any())
-        assert not bool((results["1"][1][torch.arange(B) != 3] < 0).any())
+
+
+def test_interval_conv2d_winograd_clamps_per_copy(monkeypatch):
+    """The Winograd path clamps output radii at 0 where its copy's input radii
+    are all >= 0 (sparse radii and weights with zeros round some outputs of
+    true radius 0 to small negative values, see test_soundness.py). Chunks
+    make that decision per copy: with sample 3's radii signed, one copy of the
+    whole batch clamps nothing (negative radii left in the other samples: the
+    precondition, met in some of the seeded trials), one-sample copies clamp
+    every other sample -- exactly the whole-batch values clamped at 0 -- and
+    leave sample 3's signed values as they were."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", "winograd")
+    torch.manual_seed(22)
+    B, C, H, O = 7, 32, 12, 16
+    others = torch.arange(B) != 3
+    clamped = 0
+    for _ in range(4):
+        c = torch.randn(B, C, H, H)
+        r = torch.zeros(B, C, H, H)
+        mask = torch.rand_like(r) < 0.05
+        r[mask] = torch.rand(int(mask.sum())) * 1e3
+        r[3] = torch.randn(C, H, H)
+        w = torch.randn(O, C, 3, 3)
+        w[torch.rand_like(w) < 0.3] = 0
+        monkeypatch.setenv("MIXTRAIN_CPU_PAD_CHUNK_KB", "0")
+        whole = mc.interval_conv2d(c, r, w, None, stride=1, padding=1)
+        monkeypatch.setenv("MIXTRAIN_CPU_PAD_CHUNK_KB", "1")
+        chunked = mc.interval_conv2d(c, r, w, None, stride=1, padding=1)
+        clamped += int((whole[1][others] < 0).sum())
+        assert torch.equal(chunked[1][others], whole[1][others].clamp(min=0))
+        assert torch.equal(chunked[1][3], whole[1][3]) and bool((chunked[1][3] < 0).any())
+        assert torch.equal(chunked[0], whole[0])
+    assert clamped > 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
