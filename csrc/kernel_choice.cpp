@@ -34,8 +34,11 @@ void set_kernel_choice(const std::string& op, const std::string& choice) {
     c = KernelChoice::Own;
   } else if (choice == "library") {
     c = KernelChoice::Library;
+  } else if (choice == "packed" && index == static_cast<int>(ChoiceOp::IntervalLinear)) {
+    c = KernelChoice::Packed;
   } else {
-    TORCH_CHECK(false, "_set_kernel_choice: choice must be auto, own or library, got '", choice, "'");
+    TORCH_CHECK(false, "_set_kernel_choice: choice must be auto, own or library (or packed, for interval_linear), "
+                "got '", choice, "' for ", op);
   }
   choices[index].store(static_cast<int>(c), std::memory_order_relaxed);
 }

@@ -4,12 +4,15 @@
 // rule is decided by a benchmark, see benchmarks/README.md). Benchmarks force
 // one side or the other to time both in the same run:
 //   mixtrain_cuda._C._set_kernel_choice("interval_conv2d", "own" | "library" | "auto")
+// ("packed" as well for interval_linear: the CPU's packed kernel).
 // Nothing else sets it; the choice never changes a result beyond float rounding.
 #include <string>
 
 namespace mixtrain {
 
-enum class KernelChoice { Auto = 0, Own = 1, Library = 2 };
+// Packed: interval_linear on the CPU only, its packed kernel (Own is its
+// dot-product kernel there); elsewhere it counts as Own.
+enum class KernelChoice { Auto = 0, Own = 1, Library = 2, Packed = 3 };
 enum class ChoiceOp { IntervalLinear = 0, IntervalConv2d = 1, SymbolicLinear = 2, SymbolicConv2d = 3, Count = 4 };
 
 KernelChoice kernel_choice(ChoiceOp op);
@@ -18,7 +21,7 @@ void set_kernel_choice(const std::string& op, const std::string& choice);
 // The rule's answer unless a benchmark forced a side.
 inline bool use_own_kernel(ChoiceOp op, bool rule) {
   const KernelChoice c = kernel_choice(op);
-  return c == KernelChoice::Auto ? rule : c == KernelChoice::Own;
+  return c == KernelChoice::Auto ? rule : c != KernelChoice::Library;
 }
 
 // Benchmarks only: the warps per output feature of interval_linear's CUDA

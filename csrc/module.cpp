@@ -16,7 +16,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_simd_level", &mixtrain::interval_gemm_simd_level,
         "SIMD variant of the CPU interval product chosen for this CPU");
   m.def("_set_kernel_choice", &mixtrain::set_kernel_choice, py::arg("op"), py::arg("choice"),
-        "Benchmarks only: force an op's own kernel ('own') or its cuBLAS/cuDNN path ('library'), or 'auto'");
+        "Benchmarks only: force an op's own kernel ('own') or its cuBLAS/cuDNN path ('library'), or 'auto'; "
+        "interval_linear on the CPU also 'packed' (its packed kernel; 'own' is its dot-product kernel there)");
   m.def("_set_interval_linear_split", &mixtrain::set_interval_linear_split, py::arg("warps_per_feature"),
         "Benchmarks only: warps per output feature of interval_linear's CUDA kernel at 1-4 rows (0: the size rule)");
   mixtrain::bind_direct_calls(m);

@@ -18,6 +18,25 @@ struct IntervalGemm {
   int64_t M, K, N;
 };
 
+// The packed form of the same product (packed_gemm_simd.h), for tens of rows.
+// k blocks of PACKED_KC, output channels packed PACKED_NC at a time: a
+// thread's pack buffer holds PACKED_KC * PACKED_NC * 2 elements (128 KB of
+// floats: L2, beside a k block of x for 50 rows, 100 KB).
+constexpr int64_t PACKED_KC = 256;
+constexpr int64_t PACKED_NC = 64;
+
+template <typename T>
+struct PackedGemm {
+  const T* x;       // [M, K, 2]: (center, radius) pairs, contiguous
+  const T* w;       // [N, K] contiguous
+  const T* bias;    // [N] or nullptr
+  T* acc;           // [M, np, 2]: paired accumulators, np = N rounded up to the panel width
+  T* out_c;         // [M, N] rows ldo_m apart
+  T* out_r;
+  int64_t ldo_m;
+  int64_t M, K, N, np;
+};
+
 }  // namespace mixtrain
 
 namespace mixtrain {
@@ -94,6 +113,8 @@ struct CrownConvRow {
 template <typename T>
 struct SimdKernels {
   void (*gemm_cols)(const IntervalGemm<T>&, int64_t n0, int64_t n1);
+  void (*packed_gemm_cols)(const PackedGemm<T>&, int64_t n0, int64_t n1, T* pack);
+  int64_t packed_panel;  // output channels per panel of packed_gemm_cols (its n0 are multiples)
   void (*direct_conv_span)(const IntervalDirectConv<T>&, int64_t j0, int64_t positions);
   T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);
   void (*crown_relax_row)(const T* l, const T* u, T* us, T* ui, T* ls, int64_t n);

@@ -339,11 +339,14 @@ void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
 
 #include "crown_conv_simd.h"  // crown_conv_rows, in this namespace
 #include "winograd_simd.h"   // the Winograd transforms: wino_*, wino22_*
+#include "packed_gemm_simd.h"  // packed_gemm_cols: interval_linear at tens of rows
 
 // This variant's kernel table, e.g. mixtrain::simd_avx2::kernels_f32.
 extern const SimdKernels<float> kernels_f32;
 extern const SimdKernels<double> kernels_f64;
 const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BYTES>,
+                                     &packed_gemm_cols<float, MIXTRAIN_SIMD_BYTES>,
+                                     packed_panel_channels<float, MIXTRAIN_SIMD_BYTES>(),
                                      &interval_direct_conv_span<float, MIXTRAIN_SIMD_BYTES>,
                                      &crown_row<float, MIXTRAIN_SIMD_BYTES>,
                                      &crown_relax_row<float, MIXTRAIN_SIMD_BYTES>,
@@ -354,6 +357,8 @@ const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BY
                                      &wino22_output_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      Simd<float, MIXTRAIN_SIMD_BYTES>::L};
 const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
+                                      &packed_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
+                                      packed_panel_channels<double, MIXTRAIN_SIMD_BYTES>(),
                                       &interval_direct_conv_span<double, MIXTRAIN_SIMD_BYTES>,
                                       &crown_row<double, MIXTRAIN_SIMD_BYTES>,
                                       &crown_relax_row<double, MIXTRAIN_SIMD_BYTES>,

@@ -2,6 +2,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <type_traits>
+
 #include "checks.h"
 #include "interval_linear_rows.h"
 #include "kernel_choice.h"
@@ -10,24 +12,51 @@
 namespace mixtrain {
 namespace {
 
-// From this many rows on, the product is arithmetic-bound and the CPU BLAS
-// (two GEMMs, |W| materialized once, which is cheap next to M*K*N work) beats
-// the fused kernel. The crossover grows with W, because the reference's extra
-// passes over W (|W|, the second GEMM) cost more once W leaves the caches.
-// Measured on the 2-core AVX-512 development machine, fused/reference ratio at
-// the crossover ~1.0: K=N=512 (1 MiB) 28 rows; 1024 and 2048 (4-16 MiB) 48
-// rows; 4096 (64 MiB) between 64 (1.22x) and 128 (0.63x) rows.
-// On the 2-core AVX2 machine (AMD EPYC, Zen 3; session 17), with W evicted
-// from the caches before each call as a bound pass's convolutions evict it,
-// own kernel / BLAS time: W 6.4-8 MB 0.52x at 16 rows, 0.91-0.93x at 50,
-// 1.19-1.23x at 64; W 4 MB 1.05x at 50; W 1 MB 0.85-0.91x at 32-64 rows, 1.06x
-// at 100. Inside whole IBP passes (mnist/cifar-large at k = 50) the two sides
-// timed even (4.76 against 4.85 ms), so the rule stays. A benchmark may force
-// either side: mixtrain_cuda._C._set_kernel_choice("interval_linear", ...).
-int64_t blas_from_rows(int64_t weight_bytes) {
-  if (weight_bytes <= (int64_t(2) << 20)) return 28;
-  if (weight_bytes <= (int64_t(32) << 20)) return 48;
-  return 80;
+// Three ways to compute the product, by row count (2-core AMD EPYC Zen 3,
+// AVX2, session 22: W evicted from the caches before each call, as a bound
+// pass's convolutions evict it; the three sides alternating call by call in
+// one process, medians of 25; benchmarks/README.md "Session 22"):
+//  - below 12 rows the dot-product kernel (interval_gemm_simd.h), which
+//    streams W once and needs no packing: at 4-8 rows it beat the packed one
+//    by 1.1-1.4x (3136 x 512: 0.35 against 0.48 ms at 4 rows), at 12 rows
+//    the packed one led by 1.05-1.08x;
+//  - from 12 rows the packed kernel (packed_gemm_simd.h): against two MKL
+//    GEMMs with |W| materialized, 1.37x at 50 x 3136 x 512 (2.22 against 3.04
+//    ms), 1.43x at 50 x 4096 x 512, 1.14x at 128 rows, 1.05-1.07x at 256 rows
+//    (512 x 512 up to 2048 x 2048);
+//  - from 384 rows the BLAS: at 512 rows the two timed even (0.97-0.99x), at
+//    1024 MKL led by 1.07x and at 7850 x 512 x 512 by 1.26x.
+// The AVX-512 variant (12-row blocks) runs the same rule unmeasured.
+// A benchmark may force a side: mixtrain_cuda._C._set_kernel_choice(
+// "interval_linear", "own" (the dot-product kernel) | "packed" | "library").
+constexpr int64_t packed_from_rows = 12;
+constexpr int64_t blas_from_rows = 384;
+
+// The packed kernel (common/packed_gemm_simd.h): every row, x paired here.
+template <typename T>
+void interval_linear_packed(const LinearRows& x, const at::Tensor& w, const at::Tensor& b, at::Tensor& oc,
+                            at::Tensor& orad) {
+  const int64_t M = x.M, K = w.size(1), N = w.size(0);
+  const int64_t pw = packed_gemm_panel(std::is_same_v<T, double>);
+  const int64_t panels = (N + pw - 1) / pw;
+  at::Tensor paired = at::empty({M, K, 2}, x.c.options());
+  at::Tensor acc = at::empty({M, panels * pw, 2}, x.c.options());
+  at::Tensor pack = at::empty({at::get_num_threads(), PACKED_KC * PACKED_NC * 2}, x.c.options());
+  const T *c = x.c.data_ptr<T>(), *r = x.r.data_ptr<T>();
+  T* p = paired.data_ptr<T>();
+  at::parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, K)), [&](int64_t m0, int64_t m1) {
+    for (int64_t i = m0 * K; i < m1 * K; ++i) {
+      p[2 * i] = c[i];
+      p[2 * i + 1] = r[i];
+    }
+  });
+  const PackedGemm<T> g{p, w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, acc.data_ptr<T>(),
+                        oc.data_ptr<T>(), orad.data_ptr<T>(), N, M, K, N, panels * pw};
+  T* packs = pack.data_ptr<T>();
+  // Each thread takes a run of panels and packs its own W slices.
+  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+    packed_gemm_cols(g, p0 * pw, std::min(p1 * pw, N), packs + at::get_thread_num() * PACKED_KC * PACKED_NC * 2);
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center, const at::Tensor& radius,
@@ -38,16 +67,20 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
   const LinearRows x = linear_rows(center, radius, weight);
   const at::Tensor &c = x.c, &r = x.r;
   const int64_t M = x.M;
-  if (!use_own_kernel(ChoiceOp::IntervalLinear, M < blas_from_rows(weight.numel() * weight.element_size())) &&
-      K > 0) {
+  if (!use_own_kernel(ChoiceOp::IntervalLinear, M < blas_from_rows) && K > 0) {
     return interval_linear_blas(x, weight, bias);
   }
+  const KernelChoice choice = kernel_choice(ChoiceOp::IntervalLinear);
+  const bool packed = choice == KernelChoice::Packed || (choice == KernelChoice::Auto && M >= packed_from_rows);
 
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   at::Tensor oc = at::empty({M, N}, c.options());
   at::Tensor orad = at::empty({M, N}, c.options());
-  if (M > 0 && N > 0) {
+  if (M > 0 && N > 0 && packed && K > 0) {
+    AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_linear_packed",
+                               [&] { interval_linear_packed<scalar_t>(x, w, b, oc, orad); });
+  } else if (M > 0 && N > 0) {
     AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "interval_linear_cpu", [&] {
       IntervalGemm<scalar_t> g{c.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), K, w.data_ptr<scalar_t>(),
                                b.defined() ? b.data_ptr<scalar_t>() : nullptr, oc.data_ptr<scalar_t>(),

@@ -74,6 +74,51 @@ def test_interval_linear_sizes(shape, dtype):
         assert_close_to_oracle(g, r32, o)
 
 
+@pytest.fixture
+def linear_kernel(request):
+    """Forces one of interval_linear's three CPU kernels for a test."""
+    from mixtrain_cuda import _C
+    _C._set_kernel_choice("interval_linear", request.param)
+    yield request.param
+    _C._set_kernel_choice("interval_linear", "auto")
+
+
+@pytest.mark.parametrize("linear_kernel", ["own", "packed", "library"], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1, 5, 3), (6, 256, 8), (7, 257, 9), (13, 300, 17), (50, 513, 65),
+                                   (12, 8, 16), (2, 3, 40, 130)])
+def test_interval_linear_every_cpu_kernel(shape, dtype, linear_kernel):
+    """Each CPU kernel, whatever the size rule picks: the packed one's tails
+    (rows past a 6- or 12-row block, channels past a panel, k past a 256
+    block), negative radii, leading dims, a transposed input."""
+    *lead, K, N = shape
+    g = torch.Generator().manual_seed(7)
+    c = torch.randn(*lead, K, dtype=dtype, generator=g)
+    r = torch.randn(*lead, K, dtype=dtype, generator=g)  # signed: the linear-bound use
+    w, b = torch.randn(N, K, dtype=dtype, generator=g), torch.randn(N, dtype=dtype, generator=g)
+    oracle = reference.interval_linear(c.double(), r.double(), w.double(), b.double())
+    ref = reference.interval_linear(c, r, w, b)
+    got = mc.interval_linear(c, r, w, b)
+    for gt, r_, o in zip(got, ref, oracle):
+        assert gt.shape == o.shape
+        if dtype == torch.float64:
+            torch.testing.assert_close(gt, o, rtol=1e-10, atol=1e-10)
+        else:
+            assert_close_to_oracle(gt, r_, o)
+    # No bias, and the input laid out transposed in memory: the same values.
+    ct = c.transpose(0, -1).contiguous().transpose(0, -1)
+    got_nb = mc.interval_linear(ct, r, w, None)
+    torch.testing.assert_close(got_nb[0], got[0] - b, rtol=1e-5 if dtype == torch.float32 else 1e-10,
+                               atol=1e-4 if dtype == torch.float32 else 1e-10)
+    torch.testing.assert_close(got_nb[1], got[1], rtol=0, atol=0)
+
+
+def test_packed_choice_is_interval_linear_only():
+    from mixtrain_cuda import _C
+    with pytest.raises(RuntimeError, match="or packed, for interval_linear"):
+        _C._set_kernel_choice("interval_conv2d", "packed")
+
+
 @pytest.mark.parametrize("geometry", [
     dict(B=1, C=1, H=28, O=16, k=4, stride=2, padding=1),      # MNIST small, conv 1
     dict(B=8, C=16, H=14, O=32, k=4, stride=2, padding=1),     # MNIST small, conv 2
@@ -132,7 +177,7 @@ def test_symbolic_relu_compacts_new_rows_per_sample():
 
 def test_cpu_simd_variants_agree(monkeypatch):
     """Every compiled SIMD variant (AVX-512, AVX2, generic) gives the reference's
-    result (interval_linear, interval_conv2d's direct kernel and Winograd
+    result (interval_linear's dot-product and packed kernels, interval_conv2d's direct kernel and Winograd
     transforms, crown_conv2d_backward): run the other
     variants in a subprocess with the level capped."""
     import subprocess
@@ -144,6 +189,13 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "torch.randn(13, 77, dtype=torch.float64), torch.randn(13, dtype=torch.float64)\n"
             "for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c, r, w, b)):\n"
             "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
+            "for dt in (torch.float64, torch.float32):\n"  # 20 rows: the packed kernel, tails in every dim
+            "    c, r, w, b = torch.randn(20, 300, dtype=dt), torch.randn(20, 300, dtype=dt), "
+            "torch.randn(37, 300, dtype=dt), torch.randn(37, dtype=dt)\n"
+            "    for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c.double(), r.double(), "
+            "w.double(), b.double())):\n"
+            "        torch.testing.assert_close(x.double(), y, rtol=1e-4 if dt == torch.float32 else 1e-12, "
+            "atol=1e-3 if dt == torch.float32 else 1e-12)\n"
             "c, r, w = torch.randn(2, 3, 11, 13, dtype=torch.float64), torch.rand(2, 3, 11, 13, dtype=torch.float64), "
             "torch.randn(21, 3, 3, 3, dtype=torch.float64)\n"
             "for s in (1, 2, 3):\n"
