@@ -11,7 +11,12 @@ pass is measured apart from this machine's slow and fast phases. --switch:
 - pad-chunk: interval_conv2d's direct and Winograd paths copying their input
   in chunks of samples (csrc/cpu/interval_conv2d_cpu.cpp, `pad_chunk_samples`);
   without, MIXTRAIN_CPU_PAD_CHUNK_KB=0: one copy of the whole batch, and the
-  Winograd rule's tile limit for such copies, as before the chunks.
+  Winograd rule's tile limit for such copies, as before the chunks;
+- packed-linear: interval_linear's packed CPU kernel (csrc/cpu/
+  interval_linear_cpu.cpp, from 12 rows); without, the kernel the rule before
+  it took at k rows: the dot-product kernel below 28 rows, two BLAS GEMMs from
+  28 (exact for the networks here, whose linear layers hold at most 8 MB of
+  W, at k < 28 and k >= 48; the IBP pass gives those layers k rows).
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
@@ -33,14 +38,14 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mixtrain_cuda import bench  # noqa: E402
+from mixtrain_cuda import _C, bench  # noqa: E402
 from mixtrain_cuda.bounds import BoundedModule, _ops, margin_spec  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
 
 KNOB = "MIXTRAIN_CPU_WINOGRAD"
 CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
-SWITCHES = ("winograd", "relu-conv", "pad-chunk")
+SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear")
 
 
 class Without:
@@ -48,14 +53,16 @@ class Without:
     knob, for `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
     Conv2d.backward_with declines and the two steps run in turn)."""
 
-    def __init__(self, switch, bm):
-        self.switch, self.bm = switch, bm
+    def __init__(self, switch, bm, k):
+        self.switch, self.bm, self.k = switch, bm, k
 
     def __enter__(self):
         if self.switch == "winograd":
             os.environ[KNOB] = "0"
         elif self.switch == "pad-chunk":
             os.environ[CHUNK_KNOB] = "0"
+        elif self.switch == "packed-linear":
+            _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
             self.bm.ops = types.SimpleNamespace(**{k: v for k, v in vars(_ops.fused).items()
                                                    if k != "crown_relu_conv2d_backward"})
@@ -63,6 +70,7 @@ class Without:
     def __exit__(self, *exc):
         os.environ.pop(KNOB, None)
         os.environ.pop(CHUNK_KNOB, None)
+        _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
 
 
@@ -76,7 +84,7 @@ def time_case(switch, net, method, k, passes):
     bounds = {}
     for _ in range(passes + 2):
         for side in times:
-            with Without(switch, bm) if side == "without" else contextlib.nullcontext():
+            with Without(switch, bm, k) if side == "without" else contextlib.nullcontext():
                 start = time.perf_counter()
                 with torch.no_grad():
                     bounds[side] = bm.compute_bounds(x, eps, method, C=C)
