@@ -208,6 +208,9 @@ def cases(device="cpu", dtype=torch.float32, quick=False):
     for n in ibp_sizes:
         for rows in ibp_rows:
             out.append(_ibp_linear(rows, n, n, device, dtype))
+    if not quick:  # the first linear layers of mnist_large and cifar_large at k = 50 (the packed CPU kernel)
+        out.append(_ibp_linear(50, 3136, 512, device, dtype))
+        out.append(_ibp_linear(50, 4096, 512, device, dtype))
     out.append(_ibp_linear(7850, 512, 512, device, dtype))  # many rows: the BLAS side
     convs = conv_layers() if not quick else conv_picks()[:2]
     for batch in ((1, 8) if not quick else (8,)):
