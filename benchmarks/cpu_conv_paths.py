@@ -6,7 +6,12 @@ choice ("auto") and the two-convolution reference, alternating in one process,
 so that the rule beside the code can be checked against numbers that anyone
 can reproduce (earlier A/B runs were throwaway scripts).
 
-    .venv/bin/python benchmarks/cpu_conv_paths.py [--batches 1,8] [--only TEXT] [--json PATH]
+    .venv/bin/python benchmarks/cpu_conv_paths.py [--batches 1,8] [--only TEXT] [--pad-chunk-ab] [--json PATH]
+
+--pad-chunk-ab also times the direct and Winograd paths with their input
+copied in one piece (MIXTRAIN_CPU_PAD_CHUNK_KB=0, as before session 21)
+beside the default chunks of samples (`pad_chunk_samples`), in the same
+rounds: the layer-level numbers behind that function's comment.
 
 Each figure is bench.median_seconds (median of as many calls as fit the budget).
 Rounds alternate the paths, and the median of the round medians is reported.
@@ -27,21 +32,28 @@ from mixtrain_cuda.ops import reference  # noqa: E402
 PATHS = ("direct", "onednn", "winograd", "auto")
 
 
-def _with_path(path, fn):
-    """fn timed with the CPU conv path forced (read by the kernel on every call)."""
+CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
+
+
+def _with_path(path, fn, whole_copies=False):
+    """fn timed with the CPU conv path forced (read by the kernel on every
+    call); whole_copies: the input copied in one piece, not by chunks."""
     def run():
         if path == "auto":
             os.environ.pop("MIXTRAIN_CPU_CONV", None)
         else:
             os.environ["MIXTRAIN_CPU_CONV"] = path
+        if whole_copies:
+            os.environ[CHUNK_KNOB] = "0"
         try:
             return bench.median_seconds(fn, "cpu", budget=0.2)
         finally:
             os.environ.pop("MIXTRAIN_CPU_CONV", None)
+            os.environ.pop(CHUNK_KNOB, None)
     return run
 
 
-def time_case(cin, hw, cout, k, s, p, batch, rounds):
+def time_case(cin, hw, cout, k, s, p, batch, rounds, pad_chunk_ab=False):
     torch.manual_seed(0)
     c = torch.randn(batch, cin, hw, hw)
     r = torch.rand_like(c)
@@ -50,6 +62,10 @@ def time_case(cin, hw, cout, k, s, p, batch, rounds):
     fused = lambda: ops.interval_conv2d(c, r, w, b, s, p)  # noqa: E731
     paths = [x for x in PATHS if x != "winograd" or (k, s) in ((3, 1), (4, 2))]
     timers = {path: _with_path(path, fused) for path in paths}
+    if pad_chunk_ab:
+        for path in ("direct", "winograd"):
+            if path in paths:
+                timers[path + "_whole"] = _with_path(path, fused, whole_copies=True)
     timers["reference"] = lambda: bench.median_seconds(
         lambda: reference.interval_conv2d(c, r, w, b, (s, s), (p, p)), "cpu", budget=0.2)
     samples = {name: [] for name in timers}
@@ -66,11 +82,13 @@ def main(argv=None):
     ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default: 1,8)")
     ap.add_argument("--only", help="only the layers whose label contains TEXT")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
+    ap.add_argument("--pad-chunk-ab", action="store_true",
+                    help="also time the direct and Winograd paths with whole-batch input copies")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
-    if "MIXTRAIN_CPU_CONV" in os.environ:
-        ap.error("unset MIXTRAIN_CPU_CONV: this script sets it itself")
+    if "MIXTRAIN_CPU_CONV" in os.environ or CHUNK_KNOB in os.environ:
+        ap.error("unset MIXTRAIN_CPU_CONV and %s: this script sets them itself" % CHUNK_KNOB)
     if a.rounds < 1:
         ap.error("--rounds must be at least 1")
     batches = [int(x) for x in a.batches.split(",") if x.strip()]
@@ -84,7 +102,7 @@ def main(argv=None):
         for batch in batches:
             row = dict(layer=label, cin=cin, hw=hw, cout=cout, k=k, stride=s, padding=p, batch=batch,
                        macs=batch * cout * ((hw + 2 * p - k) // s + 1) ** 2 * cin * k * k)
-            row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds))
+            row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds, a.pad_chunk_ab))
             rows.append(row)
             ref = row["reference_s"]
             wino = row["winograd_s"]
@@ -93,6 +111,10 @@ def main(argv=None):
                 row["onednn_s"] * 1e6, "%7.0fus" % (wino * 1e6) if wino else "-", row["auto_s"] * 1e6, ref * 1e6,
                 ref / row["direct_s"], ref / row["onednn_s"], "%.2fx" % (ref / wino) if wino else "-",
                 ref / row["auto_s"]), flush=True)
+            if a.pad_chunk_ab:
+                print("    whole-batch copies -> chunks: " + "  ".join(
+                    "%s %.2fx -> %.2fx" % (path, ref / row[path + "_whole_s"], ref / row[path + "_s"])
+                    for path in ("direct", "winograd") if row.get(path + "_whole_s")), flush=True)
     best = sum(min(t for t in (r["direct_s"], r["onednn_s"], r["winograd_s"]) if t) / r["auto_s"] >= 0.9
                for r in rows)
     print("auto within 10%% of the faster path: %d of %d cases" % (best, len(rows)))

@@ -115,6 +115,17 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // 0.98x, s2 on 8x8 1.06x against 0.97x. So every layer up to 6M MACs goes
     // direct (but the small 1x1 ones above), and 4x4 ones with up to 64
     // channels each way up to 40M.
+    //
+    // One-channel stems lose from about 512K output elements per call (session
+    // 22, cpu_conv_paths.py --only conv1 --batches 8,16,32,50, ref / path):
+    // MNIST-large conv1 (1->32 3x3 on 28x28) direct 1.62x and 1.18x at B = 8
+    // and 16 (200K, 401K elements), 0.93x and 0.84x at B = 32 and 50 (803K,
+    // 1.25M) against oneDNN's 1.00x. (Three-channel stems timed even with
+    // oneDNN at 1M elements, cifar_large conv1 at B = 32, 0.97x against 0.99x,
+    // and the 16-channel cifar_resnet one still won at 819K, 1.08x against
+    // 1.01x: left to the MAC rule.)
+    if (in_channels_per_group == 1 && kernel_area > 1 && positions * out_channels > (int64_t(512) << 10))
+      return false;
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
     const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
@@ -413,12 +424,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     const int64_t spans = std::max<int64_t>(1, std::min<int64_t>(want, positions / 12));
     const int64_t S = std::min<int64_t>((positions + spans - 1) / spans, 96);
     const int64_t per = (positions + S - 1) / S;
-    for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
-      const int64_t nc = std::min(chunk, g.batch - n0);
-      ConvGeometry gc = g;
-      gc.batch = nc;
-      // Samples [n0, n0 + nc) once more, zero-padded, channels-last, center and radius interleaved.
-      const at::Tensor xt = pad_interleave(center.narrow(0, n0, nc), radius.narrow(0, n0, nc), gc, hp, wp);
+    // Samples [n0, n0 + nc) at a time, once more zero-padded, channels-last, center and radius interleaved.
+    for_each_padded_copy(center, radius, g, hp, wp, chunk, false, [&](const at::Tensor& xt, int64_t n0, int64_t nc,
+                                                                      bool) {
       const scalar_t* x = xt.data_ptr<scalar_t>();
       at::parallel_for(0, nc * g.groups * per * csplit, 1, [&](int64_t t0, int64_t t1) {
         std::vector<scalar_t> tile(S * op * 2);
@@ -472,7 +480,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
             }
         }
       });
-    }
+    });
   });
   return {oc, orad};
 }

@@ -3,6 +3,8 @@
 // (interval_conv2d_cpu.cpp) and its Winograd path (interval_conv2d_winograd_cpu.cpp).
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "checks.h"
 
 namespace mixtrain {
@@ -22,6 +24,24 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
 // MIXTRAIN_CPU_PAD_CHUNK_KB sets the copy's size in KB (0: the whole batch in
 // one copy, as before; for A/B runs).
 int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t element_size);
+
+// The chunk loop of both paths: for each run of `chunk` samples [n0, n0 + nc),
+// copies them (pad_interleave) and calls body(copy, n0, nc, radius_negative)
+// before the next copy is made. radius_negative: whether any radius of these
+// samples is below 0 (checked only if check_sign; false otherwise).
+template <typename Body>
+void for_each_padded_copy(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
+                          int64_t wp, int64_t chunk, bool check_sign, Body&& body) {
+  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+    const int64_t nc = std::min(chunk, g.batch - n0);
+    ConvGeometry gc = g;
+    gc.batch = nc;
+    bool radius_negative = false;
+    const at::Tensor copy = pad_interleave(center.narrow(0, n0, nc), radius.narrow(0, n0, nc), gc, hp, wp,
+                                           check_sign ? &radius_negative : nullptr);
+    body(copy, n0, nc, radius_negative);
+  }
+}
 
 // Whether the Winograd path can run this convolution: 3x3 stride 1 or 4x4
 // stride 2, dilation 1, one group.

@@ -179,17 +179,12 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     scalar_t* const oc_p = oc.data_ptr<scalar_t>();
     scalar_t* const or_p = orad.data_ptr<scalar_t>();
     const scalar_t* const bias_p = b.defined() ? bp.data() : nullptr;
-    for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
-      const int64_t nc = std::min(chunk, g.batch - n0);
-      ConvGeometry gc = g;
-      gc.batch = nc;
-      // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
-      // op also serves signed radii (linear-bound matrices), whose images may be
-      // negative. The copy reports negative radii as it reads them (per copy:
-      // these samples' outputs read only these samples' radii).
-      bool radius_negative = false;
-      const at::Tensor xt =
-          pad_interleave(center.narrow(0, n0, nc), radius.narrow(0, n0, nc), gc, hp, wp, &radius_negative);
+    // Clamp the radius at 0 (see the top) only where the input's is >= 0: the
+    // op also serves signed radii (linear-bound matrices), whose images may be
+    // negative. The copy reports negative radii as it reads them (per copy:
+    // these samples' outputs read only these samples' radii).
+    for_each_padded_copy(center, radius, g, hp, wp, chunk, true, [&](const at::Tensor& xt, int64_t n0, int64_t nc,
+                                                                     bool radius_negative) {
       const bool nonneg_r = !radius_negative;
       const scalar_t* x = xt.data_ptr<scalar_t>();
       at::parallel_for(0, nc * per, 1, [&](int64_t t0, int64_t t1) {
@@ -237,7 +232,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
           }
         }
       });
-    }
+    });
   });
   return {oc, orad};
 }
