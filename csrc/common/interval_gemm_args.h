@@ -27,7 +27,8 @@ constexpr int64_t PACKED_NC = 64;
 
 template <typename T>
 struct PackedGemm {
-  const T* x;       // [M, K, 2]: (center, radius) pairs, contiguous
+  const T* x;       // [M, K, 2]: (center, radius) pairs, rows ldx elements apart
+  int64_t ldx;
   const T* w;       // [N, K] contiguous
   const T* bias;    // [N] or nullptr
   T* acc;           // [M, np, 2]: paired accumulators, np = N rounded up to the panel width
@@ -113,7 +114,7 @@ struct CrownConvRow {
 template <typename T>
 struct SimdKernels {
   void (*gemm_cols)(const IntervalGemm<T>&, int64_t n0, int64_t n1);
-  void (*packed_gemm_cols)(const PackedGemm<T>&, int64_t n0, int64_t n1, T* pack);
+  void (*packed_gemm_cols)(const PackedGemm<T>&, int64_t n0, int64_t n1, int64_t m0, int64_t m1, T* pack);
   int64_t packed_panel;  // output channels per panel of packed_gemm_cols (its n0 are multiples)
   void (*direct_conv_span)(const IntervalDirectConv<T>&, int64_t j0, int64_t positions);
   T (*crown_row)(const T* a, T* out, const T* s_up, const T* i_up, const T* s_lo, int64_t n, bool upper_bound);

@@ -58,7 +58,7 @@ ForcedPath forced_cpu_conv() {
 // B = 8 (128-512 positions) direct wins those same layers, 1.55-1.6x.
 // The rule below is for AVX-512; AVX2 machines have their own, inside.
 bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area,
-                     int64_t positions) {
+                     int64_t positions, int64_t groups) {
   // A forced direct or oneDNN path overrides the rule (forced_cpu_conv).
   // (=winograd on a layer the Winograd path cannot run leaves this rule to decide.)
   const ForcedPath forced = forced_cpu_conv();
@@ -124,7 +124,8 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // oneDNN at 1M elements, cifar_large conv1 at B = 32, 0.97x against 0.99x,
     // and the 16-channel cifar_resnet one still won at 819K, 1.08x against
     // 1.01x: left to the MAC rule.)
-    if (in_channels_per_group == 1 && kernel_area > 1 && positions * out_channels > (int64_t(512) << 10))
+    if (in_channels_per_group == 1 && groups == 1 && kernel_area > 1 &&
+        positions * out_channels > (int64_t(512) << 10))
       return false;
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
@@ -338,7 +339,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t Og = g.out_channels / g.groups;
   const int64_t macs = g.batch * L * g.out_channels * Kg;
   if (winograd_pays(g)) return interval_conv2d_winograd(center, radius, weight, bias, g);
-  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L))
+  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L, g.groups))
     return interval_conv2d_onednn(center, radius, weight, bias, g);
 
   const at::Tensor w = weight.contiguous();

@@ -88,11 +88,11 @@ void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1) {
   kernels<double>().gemm_cols(g, n0, n1);
 }
 
-void packed_gemm_cols(const PackedGemm<float>& g, int64_t n0, int64_t n1, float* pack) {
-  kernels<float>().packed_gemm_cols(g, n0, n1, pack);
+void packed_gemm_cols(const PackedGemm<float>& g, int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* pack) {
+  kernels<float>().packed_gemm_cols(g, n0, n1, m0, m1, pack);
 }
-void packed_gemm_cols(const PackedGemm<double>& g, int64_t n0, int64_t n1, double* pack) {
-  kernels<double>().packed_gemm_cols(g, n0, n1, pack);
+void packed_gemm_cols(const PackedGemm<double>& g, int64_t n0, int64_t n1, int64_t m0, int64_t m1, double* pack) {
+  kernels<double>().packed_gemm_cols(g, n0, n1, m0, m1, pack);
 }
 int64_t packed_gemm_panel(bool is_double) {
   return is_double ? kernels<double>().packed_panel : kernels<float>().packed_panel;

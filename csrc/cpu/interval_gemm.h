@@ -12,10 +12,10 @@ void interval_gemm_cols(const IntervalGemm<float>& g, int64_t n0, int64_t n1);
 void interval_gemm_cols(const IntervalGemm<double>& g, int64_t n0, int64_t n1);
 
 // The packed form (common/packed_gemm_simd.h), for tens of rows: output
-// channels [n0, n1) of every row, n0 a multiple of packed_gemm_panel(); pack:
-// PACKED_KC * PACKED_NC * 2 elements owned by the calling thread.
-void packed_gemm_cols(const PackedGemm<float>& g, int64_t n0, int64_t n1, float* pack);
-void packed_gemm_cols(const PackedGemm<double>& g, int64_t n0, int64_t n1, double* pack);
+// channels [n0, n1) of rows [m0, m1), n0 a multiple of packed_gemm_panel();
+// pack: PACKED_KC * PACKED_NC * 2 elements owned by the calling thread.
+void packed_gemm_cols(const PackedGemm<float>& g, int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* pack);
+void packed_gemm_cols(const PackedGemm<double>& g, int64_t n0, int64_t n1, int64_t m0, int64_t m1, double* pack);
 int64_t packed_gemm_panel(bool is_double);
 
 // Convolution form: output positions [j0, j0 + n) (of out_h * out_w) of a

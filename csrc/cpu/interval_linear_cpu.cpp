@@ -16,11 +16,16 @@ namespace {
 // AVX2, session 22: W evicted from the caches before each call, as a bound
 // pass's convolutions evict it; the three sides alternating call by call in
 // one process, medians of 25; benchmarks/README.md "Session 22"):
-//  - below 12 rows the dot-product kernel (interval_gemm_simd.h), which
-//    streams W once and needs no packing: at 4-8 rows it beat the packed one
-//    by 1.1-1.4x (3136 x 512: 0.35 against 0.48 ms at 4 rows), at 12 rows
-//    the packed one led by 1.05-1.08x;
-//  - from 12 rows the packed kernel (packed_gemm_simd.h): against two MKL
+//  - below 12 rows, or 8192 outputs per column of x (rows x N), the
+//    dot-product kernel (interval_gemm_simd.h), which needs no pairing of x
+//    nor packing of W: at 4-8 rows it beat the packed one by 1.1-1.4x (3136 x
+//    512: 0.35 against 0.48 ms at 4 rows), at 12 rows x 512 the packed one led
+//    by 1.05-1.08x; with few output features the copies dominate the packed
+//    one: 50 x 512 x 10 0.053 against 0.077 ms, 300 x 512 x 10 0.16 against
+//    0.27 (and the BLAS 0.19), 16 x 512 x 256 1.16x, 50 x 512 x 128 1.08x for
+//    the dot kernel, but 50 x 512 x 256 and 50 x 3136 x 256 1.07x and 1.17x
+//    for the packed one;
+//  - from there the packed kernel (packed_gemm_simd.h): against two MKL
 //    GEMMs with |W| materialized, 1.37x at 50 x 3136 x 512 (2.22 against 3.04
 //    ms), 1.43x at 50 x 4096 x 512, 1.14x at 128 rows, 1.05-1.07x at 256 rows
 //    (512 x 512 up to 2048 x 2048);
@@ -29,7 +34,7 @@ namespace {
 // The AVX-512 variant (12-row blocks) runs the same rule unmeasured.
 // A benchmark may force a side: mixtrain_cuda._C._set_kernel_choice(
 // "interval_linear", "own" (the dot-product kernel) | "packed" | "library").
-constexpr int64_t packed_from_rows = 12;
+constexpr int64_t packed_from_rows = 12, packed_from_outputs = 8192;
 constexpr int64_t blas_from_rows = 384;
 
 // The packed kernel (common/packed_gemm_simd.h): every row, x paired here.
@@ -39,24 +44,44 @@ void interval_linear_packed(const LinearRows& x, const at::Tensor& w, const at::
   const int64_t M = x.M, K = w.size(1), N = w.size(0);
   const int64_t pw = packed_gemm_panel(std::is_same_v<T, double>);
   const int64_t panels = (N + pw - 1) / pw;
-  at::Tensor paired = at::empty({M, K, 2}, x.c.options());
+  // Paired rows 4 KB apart (K = 512, 1024, ...) would put a register block's
+  // rows in one L1 set (12 rows on AVX-512: more than its ways): a 64-byte
+  // skew then.
+  const int64_t ldx = 2 * K + ((2 * K * int64_t(sizeof(T))) % 4096 == 0 ? 64 / int64_t(sizeof(T)) : 0);
+  at::Tensor paired = at::empty({M, ldx}, x.c.options());
   at::Tensor acc = at::empty({M, panels * pw, 2}, x.c.options());
-  at::Tensor pack = at::empty({at::get_num_threads(), PACKED_KC * PACKED_NC * 2}, x.c.options());
+  const int64_t threads = at::get_num_threads();
+  at::Tensor pack = at::empty({threads, PACKED_KC * PACKED_NC * 2}, x.c.options());
   const T *c = x.c.data_ptr<T>(), *r = x.r.data_ptr<T>();
   T* p = paired.data_ptr<T>();
   at::parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, K)), [&](int64_t m0, int64_t m1) {
-    for (int64_t i = m0 * K; i < m1 * K; ++i) {
-      p[2 * i] = c[i];
-      p[2 * i + 1] = r[i];
-    }
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t k = 0; k < K; ++k) {
+        p[m * ldx + 2 * k] = c[m * K + k];
+        p[m * ldx + 2 * k + 1] = r[m * K + k];
+      }
   });
-  const PackedGemm<T> g{p, w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, acc.data_ptr<T>(),
+  const PackedGemm<T> g{p, ldx, w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, acc.data_ptr<T>(),
                         oc.data_ptr<T>(), orad.data_ptr<T>(), N, M, K, N, panels * pw};
   T* packs = pack.data_ptr<T>();
-  // Each thread takes a run of panels and packs its own W slices.
-  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
-    packed_gemm_cols(g, p0 * pw, std::min(p1 * pw, N), packs + at::get_thread_num() * PACKED_KC * PACKED_NC * 2);
-  });
+  const int64_t per_thread = PACKED_KC * PACKED_NC * 2;
+  // Each thread takes a run of panels and packs its own W slices; with fewer
+  // panels than threads (N <= 8 on AVX2), the rows are split too (each part
+  // packs the same panels).
+  const int64_t parts = panels >= threads ? 1 : std::max<int64_t>(1, std::min(threads, M / 12));
+  if (parts == 1) {
+    at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+      packed_gemm_cols(g, p0 * pw, std::min(p1 * pw, N), 0, M, packs + at::get_thread_num() * per_thread);
+    });
+  } else {
+    at::parallel_for(0, panels * parts, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t pi = t / parts, part = t % parts;
+        packed_gemm_cols(g, pi * pw, std::min((pi + 1) * pw, N), M * part / parts, M * (part + 1) / parts,
+                         packs + at::get_thread_num() * per_thread);
+      }
+    });
+  }
 }
 
 std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center, const at::Tensor& radius,
@@ -71,7 +96,8 @@ std::tuple<at::Tensor, at::Tensor> interval_linear_cpu(const at::Tensor& center,
     return interval_linear_blas(x, weight, bias);
   }
   const KernelChoice choice = kernel_choice(ChoiceOp::IntervalLinear);
-  const bool packed = choice == KernelChoice::Packed || (choice == KernelChoice::Auto && M >= packed_from_rows);
+  const bool packed = choice == KernelChoice::Packed ||
+                      (choice == KernelChoice::Auto && M >= packed_from_rows && M * N >= packed_from_outputs);
 
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();

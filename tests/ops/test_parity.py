@@ -86,11 +86,12 @@ def linear_kernel(request):
 @pytest.mark.parametrize("linear_kernel", ["own", "packed", "library"], indirect=True)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape", [(1, 5, 3), (6, 256, 8), (7, 257, 9), (13, 300, 17), (50, 513, 65),
-                                   (12, 8, 16), (2, 3, 40, 130)])
+                                   (12, 8, 16), (2, 3, 40, 130), (40, 100, 5), (25, 512, 20)])
 def test_interval_linear_every_cpu_kernel(shape, dtype, linear_kernel):
     """Each CPU kernel, whatever the size rule picks: the packed one's tails
     (rows past a 6- or 12-row block, channels past a panel, k past a 256
-    block), negative radii, leading dims, a transposed input."""
+    block), rows split between threads (one panel: N = 5), skewed rows (K =
+    512), negative radii, leading dims, a transposed input."""
     *lead, K, N = shape
     g = torch.Generator().manual_seed(7)
     c = torch.randn(*lead, K, dtype=dtype, generator=g)
@@ -189,9 +190,10 @@ def test_cpu_simd_variants_agree(monkeypatch):
             "torch.randn(13, 77, dtype=torch.float64), torch.randn(13, dtype=torch.float64)\n"
             "for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c, r, w, b)):\n"
             "    torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)\n"
-            "for dt in (torch.float64, torch.float32):\n"  # 20 rows: the packed kernel, tails in every dim
-            "    c, r, w, b = torch.randn(20, 300, dtype=dt), torch.randn(20, 300, dtype=dt), "
-            "torch.randn(37, 300, dtype=dt), torch.randn(37, dtype=dt)\n"
+            "for dt, M, N in ((torch.float64, 20, 37), (torch.float32, 20, 37), (torch.float64, 25, 130)):\n"
+            # 20-25 rows: the packed kernel, tails in every dim, a second 64-channel block
+            "    c, r, w, b = torch.randn(M, 300, dtype=dt), torch.randn(M, 300, dtype=dt), "
+            "torch.randn(N, 300, dtype=dt), torch.randn(N, dtype=dt)\n"
             "    for x, y in zip(mc.interval_linear(c, r, w, b), reference.interval_linear(c.double(), r.double(), "
             "w.double(), b.double())):\n"
             "        torch.testing.assert_close(x.double(), y, rtol=1e-4 if dt == torch.float32 else 1e-12, "
@@ -254,12 +256,14 @@ def test_symbolic_chunks_that_split_samples(input_norm):
         torch.testing.assert_close(x, y)
 
 
-def test_interval_linear_zero_in_features():
-    c = torch.randn(2, 3, 0)
+@pytest.mark.parametrize("linear_kernel", ["auto", "own", "packed", "library"], indirect=True)
+@pytest.mark.parametrize("rows", [3, 13])
+def test_interval_linear_zero_in_features(rows, linear_kernel):
+    c = torch.randn(2, rows, 0)
     w, b = torch.randn(4, 0), torch.randn(4)
     oc, orad = mc.interval_linear(c, c, w, b)
-    assert oc.shape == (2, 3, 4)
-    torch.testing.assert_close(oc, b.expand(2, 3, 4))
+    assert oc.shape == (2, rows, 4)
+    torch.testing.assert_close(oc, b.expand(2, rows, 4))
     assert torch.all(orad == 0)
 
 
