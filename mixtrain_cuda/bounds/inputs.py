@@ -50,14 +50,18 @@ class InputSet:
 
     def concretize(self, A, bias, upper):
         """max (upper) or min of A x + bias over the set; A [B, S, *S_in]."""
+        # Per sample a few rows of A against one vector: batched dot products
+        # (vecdot), not bmm's matrix-vector products, which took 2-4x as long
+        # from 8 samples on (16 x 9 x 3072: 665 against 320 us; 50 samples:
+        # 1.9 against 0.44 ms; 2-core AMD EPYC, session 22).
         A = A.flatten(2)
         sign = 1.0 if upper else -1.0
         if math.isinf(self.norm):
             box = self.box()
-            c, r = box.center.flatten(1).unsqueeze(2), box.radius.flatten(1).unsqueeze(2)
-            value = torch.bmm(A, c) + sign * torch.bmm(A.abs(), r)
+            c, r = box.center.flatten(1).unsqueeze(1), box.radius.flatten(1).unsqueeze(1)
+            value = torch.linalg.vecdot(A, c) + sign * torch.linalg.vecdot(A.abs(), r)
         else:
-            x = self.x.flatten(1).unsqueeze(2)
-            eps = self.eps.expand_as(self.x).flatten(1)[:, :1].unsqueeze(2)  # [B, 1, 1]: one radius per sample
-            value = torch.bmm(A, x) + sign * A.norm(dim=2, keepdim=True) * eps
-        return value.squeeze(2) + bias
+            x = self.x.flatten(1).unsqueeze(1)
+            eps = self.eps.expand_as(self.x).flatten(1)[:, :1]  # [B, 1]: one radius per sample
+            value = torch.linalg.vecdot(A, x) + sign * A.norm(dim=2) * eps
+        return value + bias
