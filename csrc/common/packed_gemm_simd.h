@@ -13,9 +13,9 @@
 // packing costs (benchmarks/README.md, session 22).
 //
 // Layout: the input rows come paired, x[m, k, 2] = (c[m, k], r[m, k]) (the
-// caller interleaves them, rows ldx apart), and a block of W is packed per call into panels
-// of PW output channels, panel[k][2 * PW] = (W[n, k], |W[n, k]|) per channel
-// n, so one 2-element broadcast of (c, r) times one panel vector yields both
+// caller interleaves them, rows ldx apart), and a block of W is packed per
+// call into panels of PW output channels, panel[k][2 * PW] = (W[n, k],
+// |W[n, k]|) per channel n, so one 2-element broadcast of (c, r) times one panel vector yields both
 // products of L / 2 channels at once, center and radius in adjacent lanes
 // (the direct convolution's pairing, interval_gemm_simd.h). The k axis is cut
 // into blocks of PACKED_KC: an MR-row strip of x over one k block (12 KB for

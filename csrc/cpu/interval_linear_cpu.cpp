@@ -16,15 +16,15 @@ namespace {
 // AVX2, session 22: W evicted from the caches before each call, as a bound
 // pass's convolutions evict it; the three sides alternating call by call in
 // one process, medians of 25; benchmarks/README.md "Session 22"):
-//  - below 12 rows, or 8192 outputs per column of x (rows x N), the
-//    dot-product kernel (interval_gemm_simd.h), which needs no pairing of x
-//    nor packing of W: at 4-8 rows it beat the packed one by 1.1-1.4x (3136 x
-//    512: 0.35 against 0.48 ms at 4 rows), at 12 rows x 512 the packed one led
-//    by 1.05-1.08x; with few output features the copies dominate the packed
-//    one: 50 x 512 x 10 0.053 against 0.077 ms, 300 x 512 x 10 0.16 against
-//    0.27 (and the BLAS 0.19), 16 x 512 x 256 1.16x, 50 x 512 x 128 1.08x for
-//    the dot kernel, but 50 x 512 x 256 and 50 x 3136 x 256 1.07x and 1.17x
-//    for the packed one;
+//  - below 12 rows, or below 6144 outputs (rows x N), the dot-product
+//    kernel (interval_gemm_simd.h), which needs no pairing of x nor packing
+//    of W: at 4-8 rows it beat the packed one by 1.1-1.4x (3136 x 512: 0.35
+//    against 0.48 ms at 4 rows), at 12 rows x 512 the packed one led by
+//    1.05-1.08x; with few output features the copies dominate the packed one:
+//    50 x 512 x 10 0.053 against 0.077 ms, 300 x 512 x 10 0.16 against 0.27
+//    (and the BLAS 0.19), 16 x 512 x 256 1.16x, 50 x 512 x 128 1.08x for the
+//    dot kernel, but 50 x 512 x 256 and 50 x 3136 x 256 1.07x and 1.17x for
+//    the packed one (at 6144-6400 outputs a draw: 50 x 128 0.93x and 1.09x);
 //  - from there the packed kernel (packed_gemm_simd.h): against two MKL
 //    GEMMs with |W| materialized, 1.37x at 50 x 3136 x 512 (2.22 against 3.04
 //    ms), 1.43x at 50 x 4096 x 512, 1.14x at 128 rows, 1.05-1.07x at 256 rows
@@ -34,7 +34,7 @@ namespace {
 // The AVX-512 variant (12-row blocks) runs the same rule unmeasured.
 // A benchmark may force a side: mixtrain_cuda._C._set_kernel_choice(
 // "interval_linear", "own" (the dot-product kernel) | "packed" | "library").
-constexpr int64_t packed_from_rows = 12, packed_from_outputs = 8192;
+constexpr int64_t packed_from_rows = 12, packed_from_outputs = 6144;
 constexpr int64_t blas_from_rows = 384;
 
 // The packed kernel (common/packed_gemm_simd.h): every row, x paired here.
