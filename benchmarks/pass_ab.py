@@ -13,7 +13,7 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   without, MIXTRAIN_CPU_PAD_CHUNK_KB=0: one copy of the whole batch, and the
   Winograd rule's tile limit for such copies, as before the chunks;
 - packed-linear: interval_linear's packed CPU kernel (csrc/cpu/
-  interval_linear_cpu.cpp, from 12 rows); without, the kernel the rule before
+  interval_linear_cpu.cpp, from 12 rows and 6144 outputs); without, the kernel the rule before
   it took at k rows: the dot-product kernel below 28 rows, two BLAS GEMMs from
   28 (exact for the networks here, whose linear layers hold at most 8 MB of
   W, at k < 28 and k >= 48; the IBP pass gives those layers k rows).
@@ -51,7 +51,8 @@ SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear")
 class Without:
     """The side without the path: for `winograd` and `pad-chunk` an environment
     knob, for `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
-    Conv2d.backward_with declines and the two steps run in turn)."""
+    Conv2d.backward_with declines and the two steps run in turn), for
+    `packed-linear` interval_linear's kernel choice forced to the old rule's at k."""
 
     def __init__(self, switch, bm, k):
         self.switch, self.bm, self.k = switch, bm, k
