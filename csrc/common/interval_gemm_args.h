@@ -71,6 +71,11 @@ struct IntervalDirectConv {
   // Elements from one input position to the next in x: 2 * channels (x is
   // channels-last, [hp, wp, channels, 2]); the caller sets it.
   int64_t ps = 0;
+  // wpanel > 0: w is laid out in panels of two SIMD vectors of pairs (the
+  // SIMD width in channels), [op / width, taps, 2 * width], wpanel elements
+  // apart (taps * 2 * width), so that a register block's weights are one
+  // sequential stream; 0: [taps, op, 2] as above.
+  int64_t wpanel = 0;
 };
 
 // One sample row of CROWN's backward step through a convolution: the

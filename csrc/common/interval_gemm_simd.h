@@ -211,8 +211,11 @@ static void direct_block(const IntervalDirectConv<T>& d, int64_t j0, int64_t t0,
 #pragma GCC unroll 32
     for (int q = 0; q < P; ++q) acc[q][v] = b;
   }
-  const T* w = d.w + ob;
-  for (int64_t k = 0; k < d.taps; ++k, w += row) {
+  // Panels: this block's weights follow each other tap by tap (2 L elements a
+  // tap); rows: one 2 * op row per tap.
+  const T* w = d.wpanel ? d.w + ob / (2 * L) * d.wpanel + ob % (2 * L) : d.w + ob;
+  const int64_t wstep = d.wpanel ? 2 * L : row;
+  for (int64_t k = 0; k < d.taps; ++k, w += wstep) {
     const int64_t o = d.off[k];
     V wv[OV];
 #pragma GCC unroll 4
@@ -263,7 +266,8 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
 // Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
 // output, every channel, into tile ([positions, op, 2]). (Passes over
 // chunks of taps small enough for L1 measured no faster: the weights come
-// from L2 fast enough for 24 FMAs per 4 weight vectors.)
+// from L2 fast enough for 24 FMAs per 4 weight vectors -- once they are one
+// sequential stream per block, IntervalDirectConv::wpanel.)
 template <typename T, int Bytes>
 void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions) {
   constexpr int L = Simd<T, Bytes>::L;

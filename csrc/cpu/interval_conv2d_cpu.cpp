@@ -145,6 +145,11 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
 
 }  // namespace
 
+bool direct_weight_panels() {
+  const char* e = std::getenv("MIXTRAIN_CPU_CONV_PANELS");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+
 at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, const ConvGeometry& g, int64_t hp,
                           int64_t wp, bool* radius_negative) {
   std::atomic<bool> negative{false};
@@ -374,15 +379,32 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // then holds all of that channel's taps). The loop before -- every tap
     // reading all Og rows, Kg apart, on one thread while the other waited --
     // was about 40% of a B = 1 call on 64->64 4x4 s2 (perf, session 18).
+    // In panels of `lanes` channels (the register block's two vectors),
+    // [op / lanes, Kg, 2 * lanes] per group, so that a block reads its weights
+    // as one sequential stream. In rows ([Kg, op, 2]) a block's 64 bytes per
+    // tap were 2 * op elements apart (1 KB at 128 channels: such lines share 4
+    // of L1's 64 sets, and the L2 prefetcher's streams end at every 4 KB page).
+    // Panels against rows, the direct path forced, alternating in one process,
+    // medians of 15 (session 23, 2-core AMD EPYC, AVX2; MIXTRAIN_CPU_CONV_PANELS
+    // =0 gives the rows): 128->128 3x3 on 8x8 1.39x / 1.42x at B = 1 / 8, on
+    // 4x4 1.63x / 1.57x, s2 on 8x8 at B = 8 1.51x; 64->128 3x3 s2 on 16x16
+    // 1.24x / 1.21x; 64->64 4x4 s2 on 14x14 at B = 8 1.37x; 64->64 3x3 on 8x8
+    // at B = 1 1.24x, on 16x16 at B = 8 1.11x; 32->32 3x3 on 32x32 and the
+    // 3->32 7x7 stem at B = 8 1.05x; the small layers at B = 1 1.00-1.16x.
     const scalar_t* wsrc = w.data_ptr<scalar_t>();
-    const int64_t khw = kh * kw, oblocks = (Og + 7) / 8;
+    const bool panels = direct_weight_panels();
+    const int64_t bw = std::min<int64_t>(8, lanes);  // a block's channels, inside one panel
+    const int64_t khw = kh * kw, oblocks = (Og + bw - 1) / bw;
     at::parallel_for(0, g.groups * oblocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t bi = b0; bi < b1; ++bi) {
-        const int64_t gi = bi / oblocks, o0 = bi % oblocks * 8, n = std::min<int64_t>(8, Og - o0);
+        const int64_t gi = bi / oblocks, o0 = bi % oblocks * bw, n = std::min<int64_t>(bw, Og - o0);
         const scalar_t* rows = wsrc + (gi * Og + o0) * Kg;
+        // Tap k of channels o0.. at base + k * kstep (panels: [op / lanes, Kg, 2 * lanes] per group).
+        scalar_t* base = wk + gi * Kg * 2 * op + (panels ? o0 / lanes * Kg * 2 * lanes + 2 * (o0 % lanes) : 2 * o0);
+        const int64_t kstep = panels ? 2 * lanes : 2 * op;
         for (int64_t ch = 0; ch < cin_g; ++ch)
           for (int64_t ij = 0; ij < khw; ++ij) {
-            scalar_t* dst = wk + (gi * Kg + ij * cin_g + ch) * 2 * op + 2 * o0;
+            scalar_t* dst = base + (ij * cin_g + ch) * kstep;
             const scalar_t* src = rows + ch * khw + ij;
             for (int64_t o = 0; o < n; ++o) {
               const scalar_t v = src[o * Kg];
@@ -440,6 +462,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
                                          wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op * 2 : nullptr,
                                          op, g.stride[0], g.stride[1], g.out_w, tile.data(), ob0, ob1};
           d.ps = 2 * C;
+          if (panels) d.wpanel = Kg * 2 * lanes;
           interval_direct_conv_span(d, j0, cnt);
           const int64_t oe = std::min(ob1, Og);
           if (nhwc) {

@@ -25,6 +25,12 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
 // one copy, as before; for A/B runs).
 int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t element_size);
 
+// Whether the direct micro-kernel's weights (both paths) are packed in panels
+// of one register block's channels (IntervalDirectConv::wpanel): yes, unless
+// MIXTRAIN_CPU_CONV_PANELS=0 (the [taps, op, 2] rows of before, for A/B runs).
+// Read on every call.
+bool direct_weight_panels();
+
 // The chunk loop of both paths: for each run of `chunk` samples [n0, n0 + nc),
 // copies them (pad_interleave) and calls body(copy, n0, nc, radius_negative)
 // before the next copy is made. radius_negative: whether any radius of these

@@ -511,3 +511,32 @@ def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
         assert got[0].shape == (1, 48, 1, n)
         for x, y in zip(got, want):
             torch.testing.assert_close(x, y, **tol)
+
+
+@pytest.mark.parametrize("path", ["direct", "winograd"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_interval_conv2d_weight_panels(path, dtype, monkeypatch):
+    """The direct micro-kernel (both paths) reads its weights from panels of one
+    register block's channels, tap after tap (IntervalDirectConv::wpanel);
+    MIXTRAIN_CPU_CONV_PANELS=0 keeps the [taps, channels, 2] rows of before.
+    The sums run in the same order, so both give the same bits, and the
+    reference's values: channel counts that leave the last panel part empty
+    (12, 70), the channel halves of wide layers (70 channels), two groups, a
+    3x3 and a 4x4 stride-2 layer (both Winograd forms)."""
+    monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
+    torch.manual_seed(23)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    cases = [(3, 1, 1, 12), (4, 2, 1, 70), (3, 1, 1, 70)] + ([(3, 1, 2, 12)] if path == "direct" else [])
+    for k, s, groups, O in cases:
+        c = torch.randn(3, 16, 9, 9, dtype=dtype)
+        r = torch.rand_like(c)
+        w = torch.randn(O, 16 // groups, k, k, dtype=dtype)
+        b = torch.randn(O, dtype=dtype)
+        got = {}
+        for panels in ["0", "1"]:
+            monkeypatch.setenv("MIXTRAIN_CPU_CONV_PANELS", panels)
+            got[panels] = mc.interval_conv2d(c, r, w, b, stride=s, padding=1, groups=groups)
+        assert torch.equal(got["0"][0], got["1"][0]) and torch.equal(got["0"][1], got["1"][1])
+        want = reference.interval_conv2d(c, r, w, b, (s, s), (1, 1), (1, 1), groups)
+        for x, z in zip(got["1"], want):
+            torch.testing.assert_close(x, z, **tol)
