@@ -6,7 +6,8 @@ choice ("auto") and the two-convolution reference, alternating in one process,
 so that the rule beside the code can be checked against numbers that anyone
 can reproduce (earlier A/B runs were throwaway scripts).
 
-    .venv/bin/python benchmarks/cpu_conv_paths.py [--batches 1,8] [--only TEXT] [--pad-chunk-ab] [--json PATH]
+    .venv/bin/python benchmarks/cpu_conv_paths.py [--batches 1,8] [--only TEXT] [--pad-chunk-ab] [--channels-last]
+        [--json PATH]
 
 --pad-chunk-ab also times the direct and Winograd paths with their input
 copied in one piece (MIXTRAIN_CPU_PAD_CHUNK_KB=0, as before session 21)
@@ -53,9 +54,11 @@ def _with_path(path, fn, whole_copies=False):
     return run
 
 
-def time_case(cin, hw, cout, k, s, p, batch, rounds, pad_chunk_ab=False):
+def time_case(cin, hw, cout, k, s, p, batch, rounds, pad_chunk_ab=False, channels_last=False):
     torch.manual_seed(0)
     c = torch.randn(batch, cin, hw, hw)
+    if channels_last:  # the engine's layout on the CPU; the reference then gets it too
+        c = c.contiguous(memory_format=torch.channels_last)
     r = torch.rand_like(c)
     w = torch.randn(cout, cin, k, k)
     b = torch.randn(cout)
@@ -84,6 +87,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
     ap.add_argument("--pad-chunk-ab", action="store_true",
                     help="also time the direct and Winograd paths with whole-batch input copies")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="channels-last boxes (what the bound engine passes on the CPU) instead of NCHW")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     tune_cpu_allocator()  # as the mixtrain command does (mixtrain_cuda/cpu_allocator.py)
@@ -101,8 +106,9 @@ def main(argv=None):
     for cin, hw, cout, k, s, p, label in layers:
         for batch in batches:
             row = dict(layer=label, cin=cin, hw=hw, cout=cout, k=k, stride=s, padding=p, batch=batch,
-                       macs=batch * cout * ((hw + 2 * p - k) // s + 1) ** 2 * cin * k * k)
-            row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds, a.pad_chunk_ab))
+                       macs=batch * cout * ((hw + 2 * p - k) // s + 1) ** 2 * cin * k * k,
+                       layout="channels_last" if a.channels_last else "nchw")
+            row.update(time_case(cin, hw, cout, k, s, p, batch, a.rounds, a.pad_chunk_ab, a.channels_last))
             rows.append(row)
             ref = row["reference_s"]
             wino = row["winograd_s"]

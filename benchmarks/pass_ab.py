@@ -16,7 +16,11 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   interval_linear_cpu.cpp, from 12 rows and 6144 outputs); without, the kernel the rule before
   it took at k rows: the dot-product kernel below 28 rows, two BLAS GEMMs from
   28 (exact for the networks here, whose linear layers hold at most 8 MB of
-  W, at k < 28 and k >= 48; the IBP pass gives those layers k rows).
+  W, at k < 28 and k >= 48; the IBP pass gives those layers k rows);
+- conv-panels: the direct micro-kernel's weights in panels (interval_conv2d's
+  direct and Winograd paths, IntervalDirectConv::wpanel); without,
+  MIXTRAIN_CPU_CONV_PANELS=0: the [taps, channels, 2] rows of before (the
+  size rules choose the same paths either way).
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
@@ -45,11 +49,12 @@ from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E
 
 KNOB = "MIXTRAIN_CPU_WINOGRAD"
 CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
-SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear")
+PANELS_KNOB = "MIXTRAIN_CPU_CONV_PANELS"
+SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels")
 
 
 class Without:
-    """The side without the path: for `winograd` and `pad-chunk` an environment
+    """The side without the path: for `winograd`, `pad-chunk` and `conv-panels` an environment
     knob, for `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
     Conv2d.backward_with declines and the two steps run in turn), for
     `packed-linear` interval_linear's kernel choice forced to the old rule's at k."""
@@ -62,6 +67,8 @@ class Without:
             os.environ[KNOB] = "0"
         elif self.switch == "pad-chunk":
             os.environ[CHUNK_KNOB] = "0"
+        elif self.switch == "conv-panels":
+            os.environ[PANELS_KNOB] = "0"
         elif self.switch == "packed-linear":
             _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
@@ -71,6 +78,7 @@ class Without:
     def __exit__(self, *exc):
         os.environ.pop(KNOB, None)
         os.environ.pop(CHUNK_KNOB, None)
+        os.environ.pop(PANELS_KNOB, None)
         _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
 
@@ -105,8 +113,9 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    if KNOB in os.environ or CHUNK_KNOB in os.environ or "MIXTRAIN_CPU_CONV" in os.environ:
-        ap.error("unset %s, %s and MIXTRAIN_CPU_CONV: this script sets the first two itself" % (KNOB, CHUNK_KNOB))
+    if any(k in os.environ for k in (KNOB, CHUNK_KNOB, PANELS_KNOB, "MIXTRAIN_CPU_CONV")):
+        ap.error("unset %s, %s, %s and MIXTRAIN_CPU_CONV: this script sets the first three itself"
+                 % (KNOB, CHUNK_KNOB, PANELS_KNOB))
     if a.passes < 1:
         ap.error("--passes must be at least 1")
     tune_cpu_allocator()  # as the mixtrain command does

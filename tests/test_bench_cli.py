@@ -136,18 +136,19 @@ def _record(name, out, *args):
 def test_cpu_conv_paths_times_both_paths(tmp_path):
     row, = _record("cpu_conv_paths.py", tmp_path / "p.json", "--only", "mnist_small.conv1", "--batches", "1",
                    "--rounds", "1")["rows"]
-    assert row["layer"] == "mnist_small.conv1" and row["batch"] == 1
+    assert row["layer"] == "mnist_small.conv1" and row["batch"] == 1 and row["layout"] == "nchw"
     assert all(row[k] > 0 for k in ("direct_s", "onednn_s", "auto_s", "reference_s"))
     assert row["winograd_s"] > 0  # a 4x4 stride-2 layer: Winograd over its stride phases
     row, = _record("cpu_conv_paths.py", tmp_path / "w.json", "--only", "cifar_resnet.conv7", "--batches", "1",
-                   "--rounds", "1")["rows"]
+                   "--rounds", "1", "--channels-last")["rows"]
     assert row["winograd_s"] is None  # 3x3 stride 2: no Winograd path
+    assert row["layout"] == "channels_last" and row["direct_s"] > 0 and row["reference_s"] > 0
     bad = _run_script("cpu_conv_paths.py", "--only", "mnist_small.conv1",
                       env=dict(os.environ, MIXTRAIN_CPU_CONV="direct"))
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
 
 
-@pytest.mark.parametrize("switch, method", [("winograd", "ibp"), ("relu-conv", "crown-ibp")])
+@pytest.mark.parametrize("switch, method", [("winograd", "ibp"), ("relu-conv", "crown-ibp"), ("conv-panels", "ibp")])
 def test_pass_ab_times_both_sides(switch, method, tmp_path):
     """benchmarks/pass_ab.py: one small case, both sides timed, the same
     bounds up to rounding (each side is a sound bound of the same net)."""

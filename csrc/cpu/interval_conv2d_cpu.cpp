@@ -65,10 +65,11 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
   if (forced == ForcedPath::Direct) return true;
   if (forced == ForcedPath::OneDnn) return false;
   const bool avx2 = interval_simd_lanes(false) < 16;
-  // (On AVX2 only from 128 input channels: there 32->64 and 64->128 1x1 s2 over
-  // 64 positions ran direct in 30 and 55 us against oneDNN's 47 and 63, and
-  // 128->128 over 16 positions 57 against 54; session 17, cpu_conv_paths.py.)
-  if (kernel_area == 1 && positions <= 64 && in_channels_per_group >= (avx2 ? 128 : 32)) return false;
+  // (Not on AVX2: there 32->64 and 64->128 1x1 s2 over 64 positions ran
+  // direct in 30 and 55 us against oneDNN's 47 and 63, and 128->128 over 16
+  // positions 57 against 54 (session 17, cpu_conv_paths.py); with the weights
+  // in panels (session 23) the last one 1.25x of the reference against 0.93x.)
+  if (!avx2 && kernel_area == 1 && positions <= 64 && in_channels_per_group >= 32) return false;
   if (avx2) {
     // AVX2 (8 float lanes, half the register block): the rule below was measured
     // with AVX-512 and sends layers that lose here. benchmarks/cpu_conv_paths.py
@@ -127,12 +128,34 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     if (in_channels_per_group == 1 && groups == 1 && kernel_area > 1 &&
         positions * out_channels > (int64_t(512) << 10))
       return false;
+    //
+    // With the weights in panels (session 23; the paths forced and
+    // alternating, ref / path; NCHW boxes from cpu_conv_paths.py --batches
+    // 1,8 and 16,50, channels-last ones, what the engine passes, from a
+    // scratch script): the 3x3 layers with 64-128 input and 128 output
+    // channels (the ImageNet-200 ResNet's last stages) gain up to 80M MACs:
+    // 128->128 s2 on 8x8 at B = 8 (19M) 1.26x against oneDNN's 0.99x (NCHW),
+    // 1.29x against 0.99x (channels-last), 128->128 on 4x4 1.21x / 1.28x
+    // against 1.00x, 64->128 s2 on 16x16 1.18x / 1.08x against 0.98x / 0.95x,
+    // 128->128 on 8x8 (75M) 1.06x / 0.99x against 1.00x / 0.94x; beyond, a
+    // draw that depends on the layout (at 118M 128->128 on 4x4: 1.17x against
+    // 0.99x NCHW, 0.90x against 0.98x channels-last). 64->64 4x4 s2 on 14x14
+    // (a 7x7 output, no Winograd) at B = 16 (51M): 1.24x / 1.00x against
+    // 0.99x / 0.93x; at B = 50 (161M) 0.99x against 1.01x. 1x1 layers with
+    // 128 input channels up to 16M MACs: 128->128 s2 on 8x8 at B = 50 (13M)
+    // 1.24x / 0.92x against 0.99x / 0.89x; with 64 the layouts disagree
+    // (64->128 s2 on 16x16 at B = 16, 8.4M: 1.28x / 0.80x against 0.98x /
+    // 0.87x), and fewer lose from 6M (32->64 1x1 s2 on 32x32 at B = 16: 0.66x
+    // NCHW, the copy of the whole input, 4x the positions read, most of the call).
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
     const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
     const bool wide4x4 = kernel_area > 9 && kernel_area <= 16 && in_channels_per_group <= 64 && out_channels <= 64;
-    return macs <= (int64_t(6) << 20) ||
-           ((mid || wide3x3 || wide4x4) && macs <= (int64_t(40) << 20));
+    const bool deep3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group >= 64 &&
+                         in_channels_per_group <= 128 && out_channels > 64 && out_channels <= 128;
+    const bool deep1x1 = kernel_area == 1 && in_channels_per_group >= 128;
+    return macs <= (int64_t(6) << 20) || ((deep3x3 || wide4x4) && macs <= (int64_t(80) << 20)) ||
+           (deep1x1 && macs <= (int64_t(16) << 20)) || ((mid || wide3x3) && macs <= (int64_t(40) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
   // 4x4 s2 on 28x28 (MNIST-large conv2) at B = 16, 51M MACs, 1.30x against
@@ -299,9 +322,24 @@ namespace {
 // at B = 50 (in session 21's run 0.92x, 0.90x with the chunks, against
 // oneDNN's 1.04x: another phase of the machine, the same verdict) -- so even output
 // sizes only; and at B = 1 (49-64 tiles) 0.35-0.87x.
+// With the direct kernel's weights in panels (session 23) the 3x3 path
+// needs 256 tiles: at 128, 64->64 on 8x8 at B = 8 ran 1.06x of the reference
+// against direct 1.30x (NCHW, cpu_conv_paths.py), 1.12x against 1.11x
+// (channels-last, scratch); at 256 (B = 16) 1.22x against 1.17x and 1.19x
+// against 0.98x. And it now serves 128 channels from 256 tiles: 128->128 on
+// 8x8 at B = 16, 32, 50 1.13x, 1.23x, 1.28x against direct 0.96x, 0.91x,
+// 0.89x and oneDNN 0.98-1.00x (channels-last; NCHW at B = 50 1.44x against
+// 1.05x), at B = 8 (128 tiles) 0.96x against 0.99x. NCHW outputs of 1024
+// positions or more stay off it: 32->32 on 32x32 at B = 8, 16, 50 ran 0.93x,
+// 0.78x, 0.76x against oneDNN's 0.99-1.00x, the output transform's scalar
+// stores channel by channel (channels-last: 1.10x against oneDNN's pair).
+// 4x4 stride-2 layers with 16 input channels (CIFAR-small conv2) from 1024
+// tiles: at B = 16 and 50 (1024, 3200) 1.87x and 1.42x against direct 1.75x
+// and 1.23x (NCHW), at B = 50 1.37x against 1.12x (channels-last); at B = 8
+// (512) a draw, 2.01x against 2.20x.
 // AVX2 only: on AVX-512 both are unmeasured, so the size rule decides there
 // (forcing it is safe anywhere).
-bool winograd_pays(const ConvGeometry& g) {
+bool winograd_pays(const ConvGeometry& g, bool nhwc) {
   if (!winograd_applies(g)) return false;
   const ForcedPath forced = forced_cpu_conv();
   if (forced != ForcedPath::None) return forced == ForcedPath::Winograd;
@@ -310,8 +348,12 @@ bool winograd_pays(const ConvGeometry& g) {
     if (std::strcmp(e, "0") == 0) return false;
   const bool avx2 = interval_simd_lanes(false) == 8;
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
-  if (!avx2 || g.channels < 32 || g.channels > 64 || g.out_channels > 64 || tiles < 128) return false;
-  if (g.kh == 3) return true;
+  if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 1024)
+    return g.out_h % 2 == 0 && g.out_w % 2 == 0;
+  if (!avx2 || g.channels < 32 || tiles < 128) return false;
+  if (g.kh == 3)
+    return g.channels <= 128 && g.out_channels <= 128 && tiles >= 256 && (nhwc || g.out_h * g.out_w < 1024);
+  if (g.channels > 64 || g.out_channels > 64) return false;
   // (With the chunks turned off, MIXTRAIN_CPU_PAD_CHUNK_KB <= 0, the tile limit that held for whole-batch
   // copies holds again; a size large enough for the whole batch does not restore it.)
   return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (g.channels >= 64 || tiles <= 1024 || pad_chunk_kb() > 0);
@@ -343,7 +385,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
   const int64_t Og = g.out_channels / g.groups;
   const int64_t macs = g.batch * L * g.out_channels * Kg;
-  if (winograd_pays(g)) return interval_conv2d_winograd(center, radius, weight, bias, g);
+  if (winograd_pays(g, cpu_box_format(center) == at::MemoryFormat::ChannelsLast)) return interval_conv2d_winograd(center, radius, weight, bias, g);
   if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L, g.groups))
     return interval_conv2d_onednn(center, radius, weight, bias, g);
 
