@@ -322,17 +322,16 @@ namespace {
 // at B = 50 (in session 21's run 0.92x, 0.90x with the chunks, against
 // oneDNN's 1.04x: another phase of the machine, the same verdict) -- so even output
 // sizes only; and at B = 1 (49-64 tiles) 0.35-0.87x.
-// With the direct kernel's weights in panels (session 23) the 3x3 path
-// needs 256 tiles: at 128, 64->64 on 8x8 at B = 8 ran 1.06x of the reference
-// against direct 1.30x (NCHW, cpu_conv_paths.py), 1.12x against 1.11x
-// (channels-last, scratch); at 256 (B = 16) 1.22x against 1.17x and 1.19x
-// against 0.98x. And it now serves 128 channels from 256 tiles: 128->128 on
-// 8x8 at B = 16, 32, 50 1.13x, 1.23x, 1.28x against direct 0.96x, 0.91x,
-// 0.89x and oneDNN 0.98-1.00x (channels-last; NCHW at B = 50 1.44x against
-// 1.05x), at B = 8 (128 tiles) 0.96x against 0.99x. NCHW outputs of 1024
-// positions or more stay off it: 32->32 on 32x32 at B = 8, 16, 50 ran 0.93x,
-// 0.78x, 0.76x against oneDNN's 0.99-1.00x, the output transform's scalar
-// stores channel by channel (channels-last: 1.10x against oneDNN's pair).
+// Session 23: with the filter transforms vectorized (they had been about
+// 1.1 ms of every 128->128 call) the 3x3 path serves 128 channels too, from
+// the same 128 tiles (cpu_conv_paths.py, NCHW, ref / path): 128->128 on 8x8
+// at B = 8 1.49x against direct 1.11x, 64->64 on 8x8 at B = 8 1.79x against
+// 1.38x; at B = 50 (channels-last, before that fix) 1.28x against direct
+// 0.89x and oneDNN 1.00x; on 4x4 at B = 8 (32 tiles) 1.21x against 1.46x. But
+// NCHW outputs of 32x32 from B = 8 stay off it: 32->32 on 32x32 at B = 8 and
+// 16 1.04x and 0.89x against oneDNN's 1.08x and 1.00x (at B = 2, 4 and 1:
+// 1.52x, 1.38x, 1.86x against 1.00x), the output transform's scalar stores
+// channel by channel (channels-last: 1.31x at B = 8 against oneDNN's 1.00x).
 // 4x4 stride-2 layers with 16 input channels (CIFAR-small conv2) from 1024
 // tiles: at B = 16 and 50 (1024, 3200) 1.87x and 1.42x against direct 1.75x
 // and 1.23x (NCHW), at B = 50 1.37x against 1.12x (channels-last); at B = 8
@@ -352,7 +351,7 @@ bool winograd_pays(const ConvGeometry& g, bool nhwc) {
     return g.out_h % 2 == 0 && g.out_w % 2 == 0;
   if (!avx2 || g.channels < 32 || tiles < 128) return false;
   if (g.kh == 3)
-    return g.channels <= 128 && g.out_channels <= 128 && tiles >= 256 && (nhwc || g.out_h * g.out_w < 1024);
+    return g.channels <= 128 && g.out_channels <= 128 && (nhwc || g.out_h * g.out_w < 1024 || g.batch < 8);
   if (g.channels > 64 || g.out_channels > 64) return false;
   // (With the chunks turned off, MIXTRAIN_CPU_PAD_CHUNK_KB <= 0, the tile limit that held for whole-batch
   // copies holds again; a size large enough for the whole batch does not restore it.)
