@@ -332,10 +332,10 @@ namespace {
 // 16 1.04x and 0.89x against oneDNN's 1.08x and 1.00x (at B = 2, 4 and 1:
 // 1.52x, 1.38x, 1.86x against 1.00x), the output transform's scalar stores
 // channel by channel (channels-last: 1.31x at B = 8 against oneDNN's 1.00x).
-// 4x4 stride-2 layers with 16 input channels (CIFAR-small conv2) from 1024
-// tiles: at B = 16 and 50 (1024, 3200) 1.87x and 1.42x against direct 1.75x
-// and 1.23x (NCHW), at B = 50 1.37x against 1.12x (channels-last); at B = 8
-// (512) a draw, 2.01x against 2.20x.
+// 4x4 stride-2 layers with 16 input channels (CIFAR-small conv2) from 256
+// tiles: at B = 16 and 50 (256, 800 tiles) 1.87x and 1.42x against direct
+// 1.75x and 1.23x (NCHW), at B = 50 1.29-1.37x against 1.10-1.12x
+// (channels-last); at B = 8 (128) a draw, 2.01x against 2.20x.
 // AVX2 only: on AVX-512 both are unmeasured, so the size rule decides there
 // (forcing it is safe anywhere).
 bool winograd_pays(const ConvGeometry& g, bool nhwc) {
@@ -347,7 +347,7 @@ bool winograd_pays(const ConvGeometry& g, bool nhwc) {
     if (std::strcmp(e, "0") == 0) return false;
   const bool avx2 = interval_simd_lanes(false) == 8;
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
-  if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 1024)
+  if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 256)
     return g.out_h % 2 == 0 && g.out_w % 2 == 0;
   if (!avx2 || g.channels < 32 || tiles < 128) return false;
   if (g.kh == 3)
