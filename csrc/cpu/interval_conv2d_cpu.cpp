@@ -58,7 +58,7 @@ ForcedPath forced_cpu_conv() {
 // B = 8 (128-512 positions) direct wins those same layers, 1.55-1.6x.
 // The rule below is for AVX-512; AVX2 machines have their own, inside.
 bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_channels, int64_t kernel_area,
-                     int64_t positions, int64_t groups) {
+                     int64_t positions, int64_t groups, bool strided) {
   // A forced direct or oneDNN path overrides the rule (forced_cpu_conv).
   // (=winograd on a layer the Winograd path cannot run leaves this rule to decide.)
   const ForcedPath forced = forced_cpu_conv();
@@ -114,8 +114,8 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // 1.10x and 1.01x against 0.99x and 0.97x (an earlier run: 1.18x, 1.14x
     // against 0.98x, 1.05x); 128->128 3x3 on 4x4 at B = 1 (2.4M) 1.45x against
     // 0.98x, s2 on 8x8 1.06x against 0.97x. So every layer up to 6M MACs goes
-    // direct (but the small 1x1 ones above), and 4x4 ones with up to 64
-    // channels each way up to 40M.
+    // direct, and 4x4 ones with up to 64 channels each way up to 40M (80M
+    // since session 23, below).
     //
     // One-channel stems lose from about 512K output elements per call (session
     // 22, cpu_conv_paths.py --only conv1 --batches 8,16,32,50, ref / path):
@@ -147,6 +147,10 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     // (64->128 s2 on 16x16 at B = 16, 8.4M: 1.28x / 0.80x against 0.98x /
     // 0.87x), and fewer lose from 6M (32->64 1x1 s2 on 32x32 at B = 16: 0.66x
     // NCHW, the copy of the whole input, 4x the positions read, most of the call).
+    // Strided ones of those 3x3 layers win at every size measured: 128->128 s2
+    // on 8x8 at B = 50 (118M) 1.22x / 1.05-1.12x against oneDNN's 1.02x /
+    // 0.99-1.04x, 64->128 s2 on 16x16 at B = 50 (236M) 1.04x / 1.14-1.15x against
+    // 1.00x / 1.00-1.01x (two channels-last runs).
     const bool mid = kernel_area > 1 && in_channels_per_group <= 32 && out_channels <= 64;
     // (At most 9 taps: the 3x3 layers measured; 2x2 or 1x9 ones would take it too, unmeasured.)
     const bool wide3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group <= 64 && out_channels <= 128;
@@ -154,7 +158,8 @@ bool fused_conv_pays(int64_t macs, int64_t in_channels_per_group, int64_t out_ch
     const bool deep3x3 = kernel_area > 1 && kernel_area <= 9 && in_channels_per_group >= 64 &&
                          in_channels_per_group <= 128 && out_channels > 64 && out_channels <= 128;
     const bool deep1x1 = kernel_area == 1 && in_channels_per_group >= 128;
-    return macs <= (int64_t(6) << 20) || ((deep3x3 || wide4x4) && macs <= (int64_t(80) << 20)) ||
+    return macs <= (int64_t(6) << 20) || (deep3x3 && strided) ||
+           ((deep3x3 || wide4x4) && macs <= (int64_t(80) << 20)) ||
            (deep1x1 && macs <= (int64_t(16) << 20)) || ((mid || wide3x3) && macs <= (int64_t(40) << 20));
   }
   // Up to 32 output channels the direct kernel keeps up to 64M MACs: 32->32
@@ -308,7 +313,7 @@ namespace {
 //  - 128->128 on 8x8 0.56x, 0.90x, 1.05x at B = 1, 8, 50, on 4x4 0.62-0.76x:
 //    a draw at best, left to the size rule.
 // So: 32..64 input and at most 64 output channels, from 128 tiles (B x
-// ceil(out_h / 2) x ceil(out_w / 2)) on.
+// ceil(out_h / 2) x ceil(out_w / 2)) on (since session 23 up to 128 channels, below).
 // 4x4 stride-2 layers (F(2x2, 2x2) over the four stride phases), the same
 // measurement: 32->32 on 28x28 and 32x32 at B = 8 and 16 1.14-1.18x, 64->64
 // on 16x16 at B = 8 and 50 1.10x and 1.23x; but 32->32 at B = 50 (2450-3200
@@ -348,7 +353,7 @@ bool winograd_pays(const ConvGeometry& g, bool nhwc) {
   const bool avx2 = interval_simd_lanes(false) == 8;
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 256)
-    return g.out_h % 2 == 0 && g.out_w % 2 == 0;
+    return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (tiles <= 1024 || pad_chunk_kb() > 0);
   if (!avx2 || g.channels < 32 || tiles < 128) return false;
   if (g.kh == 3)
     return g.channels <= 128 && g.out_channels <= 128 && (nhwc || g.out_h * g.out_w < 1024 || g.batch < 8);
@@ -384,8 +389,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   const int64_t Kg = weight.size(1) * g.kh * g.kw;  // patch length of one group
   const int64_t Og = g.out_channels / g.groups;
   const int64_t macs = g.batch * L * g.out_channels * Kg;
-  if (winograd_pays(g, cpu_box_format(center) == at::MemoryFormat::ChannelsLast)) return interval_conv2d_winograd(center, radius, weight, bias, g);
-  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L, g.groups))
+  if (winograd_pays(g, cpu_box_format(center) == at::MemoryFormat::ChannelsLast))
+    return interval_conv2d_winograd(center, radius, weight, bias, g);
+  if (!fused_conv_pays(macs, g.channels / g.groups, g.out_channels, g.kh * g.kw, g.batch * L, g.groups,
+                       g.stride[0] > 1 || g.stride[1] > 1))
     return interval_conv2d_onednn(center, radius, weight, bias, g);
 
   const at::Tensor w = weight.contiguous();
@@ -402,7 +409,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
 
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
     const int64_t C = g.channels;
-    // Per group, [taps, op, 2]: (W, |W|) per channel, channels padded to whole
+    // Per group, [op / lanes, taps, 2 * lanes] (panels, below; or rows [taps, op, 2]): (W, |W|) per channel, channels padded to whole
     // vectors; and the taps' offsets in x (shared by every group and row).
     const int64_t lanes = interval_simd_lanes(std::is_same<scalar_t, double>::value);
     const int64_t op = (Og + lanes - 1) / lanes * lanes;
@@ -415,7 +422,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     std::vector<scalar_t> bp(g.groups * op * 2, 0);  // (bias, 0) per channel
     std::vector<int64_t> off(Kg);
     // Taps in (i, j, channel) order, the order of x. Packed in parallel, in
-    // blocks of 8 output channels (one 64-byte line of float pairs per tap),
+    // blocks of min(8, lanes) output channels (one 64-byte line of float pairs per tap on AVX2),
     // reading the block's 8 weight rows channel by channel (each row's line
     // then holds all of that channel's taps). The loop before -- every tap
     // reading all Og rows, Kg apart, on one thread while the other waited --

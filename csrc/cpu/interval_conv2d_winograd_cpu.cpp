@@ -142,12 +142,13 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // One task per (block of `lanes` output channels, tap): the block's
     // filters transformed into a local [nx, 2 * lanes] buffer, then each of
     // the nx rows copied whole -- one cache line of pairs in float on AVX2,
-    // the lines of consecutive taps consecutive in either layout. (Filter by
+    // the lines of consecutive taps consecutive in panels. (Filter by
     // filter, each transform's 2 * nx values went to nx places 2 * K * op
     // elements apart, 128 KB at 128 channels, a new page each: about 1.1 ms of
     // a 128->128 call, the call at B = 1 1.3 ms against 0.16 ms per sample
     // more; session 23.)
     const int64_t oblocks = (O + lanes - 1) / lanes;
+    TORCH_CHECK(lanes <= 16, "interval_conv2d (Winograd): the filter transforms hold at most 16 lanes, got ", lanes);
     at::parallel_for(0, oblocks * K, 16, [&](int64_t t0, int64_t t1) {
       std::vector<scalar_t> buf(nx * 2 * lanes);
       // [element][filter] (at most 16 lanes): the block's filters of tap k, W and |W|; their transforms.

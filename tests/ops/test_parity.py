@@ -521,7 +521,7 @@ def test_interval_conv2d_weight_panels(path, dtype, monkeypatch):
     MIXTRAIN_CPU_CONV_PANELS=0 keeps the [taps, channels, 2] rows of before.
     The sums run in the same order, so both give the same bits, and the
     reference's values: channel counts that leave the last panel part empty
-    (12, 70), the channel halves of wide layers (70 channels), two groups, a
+    (12, 70), the direct path's channel halves of wide layers (70 channels), two groups, a
     3x3 and a 4x4 stride-2 layer (both Winograd forms)."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", path)
     torch.manual_seed(23)
