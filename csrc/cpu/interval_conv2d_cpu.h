@@ -31,6 +31,15 @@ int64_t pad_chunk_samples(const ConvGeometry& g, int64_t hp, int64_t wp, int64_t
 // Read on every call.
 bool direct_weight_panels();
 
+// Where the packed weights of tap k and output channel o start, in elements
+// from the group's first: panels [op / lanes, taps, 2 * lanes] (wpanel = taps
+// * 2 * lanes), or rows [taps, op, 2]; lanes = the SIMD width in elements
+// (interval_simd_lanes), op = the output channels padded to a multiple of it.
+// Channels o .. o + n of one panel (or row) follow each other, n <= lanes - o % lanes.
+inline int64_t direct_weight_offset(bool panels, int64_t taps, int64_t op, int64_t lanes, int64_t k, int64_t o) {
+  return panels ? (o / lanes * taps + k) * 2 * lanes + 2 * (o % lanes) : (k * op + o) * 2;
+}
+
 // The chunk loop of both paths: for each run of `chunk` samples [n0, n0 + nc),
 // copies them (pad_interleave) and calls body(copy, n0, nc, radius_negative)
 // before the next copy is made. radius_negative: whether any radius of these

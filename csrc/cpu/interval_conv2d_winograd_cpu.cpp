@@ -182,9 +182,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
             buf[xi * 2 * lanes + 2 * i + 1] = ua[xi * 16 + i];
           }
         // Channels o0.. of tap k, value xi: panels [nx, op / lanes, K, 2 * lanes], rows [nx, K, op, 2].
+        const int64_t at = direct_weight_offset(panels, K, op, lanes, k, o0);
         for (int64_t xi = 0; xi < nx; ++xi)
-          std::copy(buf.data() + xi * 2 * lanes, buf.data() + xi * 2 * lanes + 2 * n,
-                    u + xi * K * op * 2 + (panels ? (ob * K + k) * 2 * lanes : (k * op + o0) * 2));
+          std::copy(buf.data() + xi * 2 * lanes, buf.data() + xi * 2 * lanes + 2 * n, u + xi * K * op * 2 + at);
       }
     });
     std::vector<scalar_t> bp(op * 2, 0);  // (bias, 0) per channel
