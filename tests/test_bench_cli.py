@@ -143,6 +143,9 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
                    "--rounds", "1", "--channels-last")["rows"]
     assert row["winograd_s"] is None  # 3x3 stride 2: no Winograd path
     assert row["layout"] == "channels_last" and row["direct_s"] > 0 and row["reference_s"] > 0
+    row, = _record("cpu_conv_paths.py", tmp_path / "t.json", "--only", "cifar_resnet.conv5", "--batches", "1",
+                   "--rounds", "1", "--tile-ab")["rows"]
+    assert row["winograd_f23_s"] > 0 and row["winograd_f43_s"] > 0  # 3x3 stride 1: both tile sizes
     bad = _run_script("cpu_conv_paths.py", "--only", "mnist_small.conv1",
                       env=dict(os.environ, MIXTRAIN_CPU_CONV="direct"))
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr

@@ -131,6 +131,9 @@ struct SimdKernels {
   void (*wino22_input_tile)(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs);
   void (*wino22_output_tile)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr,
                              int64_t O, int64_t cs, bool nonneg_r);
+  void (*wino43_input_tile)(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs);
+  void (*wino43_output_tile)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr,
+                             int64_t O, int64_t cs, bool nonneg_r);
   int64_t lanes;
 };
 

@@ -342,7 +342,7 @@ void crown_relax_row(const T* lo, const T* up, T* us, T* ui, T* ls, int64_t n) {
 }
 
 #include "crown_conv_simd.h"  // crown_conv_rows, in this namespace
-#include "winograd_simd.h"   // the Winograd transforms: wino_*, wino22_*
+#include "winograd_simd.h"   // the Winograd transforms: wino_*, wino22_*, wino43_*
 #include "packed_gemm_simd.h"  // packed_gemm_cols: interval_linear at tens of rows
 
 // This variant's kernel table, e.g. mixtrain::simd_avx2::kernels_f32.
@@ -359,6 +359,8 @@ const SimdKernels<float> kernels_f32{&interval_gemm_cols<float, MIXTRAIN_SIMD_BY
                                      &wino_output_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      &wino22_input_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      &wino22_output_tile<float, MIXTRAIN_SIMD_BYTES>,
+                                     &wino43_input_tile<float, MIXTRAIN_SIMD_BYTES>,
+                                     &wino43_output_tile<float, MIXTRAIN_SIMD_BYTES>,
                                      Simd<float, MIXTRAIN_SIMD_BYTES>::L};
 const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
                                       &packed_gemm_cols<double, MIXTRAIN_SIMD_BYTES>,
@@ -371,6 +373,8 @@ const SimdKernels<double> kernels_f64{&interval_gemm_cols<double, MIXTRAIN_SIMD_
                                       &wino_output_tile<double, MIXTRAIN_SIMD_BYTES>,
                                       &wino22_input_tile<double, MIXTRAIN_SIMD_BYTES>,
                                       &wino22_output_tile<double, MIXTRAIN_SIMD_BYTES>,
+                                      &wino43_input_tile<double, MIXTRAIN_SIMD_BYTES>,
+                                      &wino43_output_tile<double, MIXTRAIN_SIMD_BYTES>,
                                       Simd<double, MIXTRAIN_SIMD_BYTES>::L};
 
 }  // namespace MIXTRAIN_SIMD_NS

@@ -13,6 +13,8 @@
 //   Y = A^T M A   (M: the 4 x 4 products)     A^T = [1  1  1  0]
 //                                                   [0  1 -1 -1]
 // Every coefficient is 0 or +-1: the transforms are additions only.
+// F(4x4, 3x3) (6 x 6 patches, 36 products per 4 x 4 outputs) and F(2x2, 2x2)
+// (the stride-2 4x4 path) follow below.
 
 // The 16 transformed values of one patch, n elements each (n = 2 * channels):
 // patch element (i, j) at x + i * row + j * px, value xi = 4 * i + j at v + xi * vs.
@@ -211,5 +213,126 @@ void wino22_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* con
       }
     }
     wino_store(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
+  }
+}
+
+// ---- F(4x4, 3x3), for 3x3 stride-1 convolutions with larger outputs: each
+// 4 x 4 block of outputs from a 6 x 6 input patch, 36 products per channel
+// pair instead of 144 (4x fewer multiply-adds, against F(2x2, 3x3)'s 2.25x),
+// and one 6 x 6 transform per 16 outputs instead of a 4 x 4 one per 4.
+// The interpolation points 0, +-1, +-2 (Lavin & Gray; NNPACK's choice):
+//   B^T = [4  0 -5  0  1  0]    A^T = [1  1  1  1  1  0]
+//         [0 -4 -4  1  1  0]          [0  1 -1  2 -2  0]
+//         [0  4 -4 -1  1  0]          [0  1  1  4  4  0]
+//         [0 -2 -1  2  1  0]          [0  1 -1  8 -8  1]
+//         [0  2 -1 -2  1  0]
+//         [0  4  0 -5  0  1]
+// (G, the filters' 6 x 3 transform, in cpu/interval_conv2d_winograd_cpu.cpp.)
+// Coefficients up to 8: the rounding error grows with them (relative to the
+// patch's magnitudes, about 4-8x F(2x2, 3x3)'s in float32), which is why the
+// smaller form stays for the layers where the larger does not pay.
+
+// r = B^T d of one column (or row) d of a patch; V a vector or a scalar.
+template <typename T, typename V>
+static void wino43_bt(const V (&d)[6], V (&r)[6]) {
+  const V t1 = d[4] - T(4) * d[2], t2 = d[3] - T(4) * d[1];
+  const V t3 = d[4] - d[2], t4 = T(2) * (d[3] - d[1]);
+  r[0] = T(4) * d[0] - T(5) * d[2] + d[4];
+  r[1] = t1 + t2;
+  r[2] = t1 - t2;
+  r[3] = t3 + t4;
+  r[4] = t3 - t4;
+  r[5] = T(4) * d[1] - T(5) * d[3] + d[5];
+}
+
+// y = A^T m of one column (or row) m of the products.
+template <typename T, typename V>
+static void wino43_at(const V (&m)[6], V (&y)[4]) {
+  const V p = m[1] + m[2], q = m[1] - m[2], s = m[3] + m[4], t = m[3] - m[4];
+  y[0] = m[0] + p + s;
+  y[1] = q + T(2) * t;
+  y[2] = p + T(4) * s;
+  y[3] = q + T(8) * t + m[5];
+}
+
+// The 36 transformed values of one 6 x 6 patch: element (i, j) at x + i * row
+// + j * px, value xi = 6 * i + j at v + xi * vs.
+template <typename T, int Bytes>
+void wino43_input_tile(const T* x, int64_t row, int64_t px, int64_t n, T* v, int64_t vs) {
+  using S = Simd<T, Bytes>;
+  using Vec = typename S::V;
+  constexpr int L = S::L;
+  const int64_t nv = n - n % L;
+  for (int64_t e = 0; e < nv; e += L) {
+    Vec t[6][6];  // [transformed row][column]
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) {
+      Vec d[6], r[6];
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) d[i] = S::load(x + i * row + j * px + e);
+      wino43_bt<T>(d, r);
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) t[i][j] = r[i];
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; ++i) {
+      Vec o[6];
+      wino43_bt<T>(t[i], o);
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) __builtin_memcpy(v + (6 * i + j) * vs + e, &o[j], sizeof(Vec));
+    }
+  }
+  for (int64_t e = nv; e < n; ++e) {
+    T t[6][6];
+    for (int j = 0; j < 6; ++j) {
+      T d[6], r[6];
+      for (int i = 0; i < 6; ++i) d[i] = x[i * row + j * px + e];
+      wino43_bt<T>(d, r);
+      for (int i = 0; i < 6; ++i) t[i][j] = r[i];
+    }
+    for (int i = 0; i < 6; ++i) {
+      T o[6];
+      wino43_bt<T>(t[i], o);
+      for (int j = 0; j < 6; ++j) v[(6 * i + j) * vs + e] = o[j];
+    }
+  }
+}
+
+// The 4 x 4 outputs of one tile from its 36 products (value xi at m + xi *
+// ms): output q = 4 * a + b at dc[q], dr[q]; the rest as wino_output_tile.
+// Stored a row of 4 outputs at a time (wino_store's 4).
+template <typename T, int Bytes>
+void wino43_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const* dc, T* const* dr, int64_t O,
+                        int64_t cs, bool nonneg_r) {
+  using S = Simd<T, Bytes>;
+  using Vec = typename S::V;
+  constexpr int L = S::L;
+  for (int64_t e = 0; e < n; e += 2 * L) {
+    Vec y[4][2][4];  // [output row a][half of the 2L elements][output column b]
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const T* mh = m + e + h * L;
+      Vec s[4][6];  // A^T M: [a][column j]
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) {
+        Vec c[6], r[4];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) c[i] = S::load(mh + (6 * i + j) * ms);
+        wino43_at<T>(c, r);
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; ++a) s[a][j] = r[a];
+      }
+      const Vec b = bias ? S::load(bias + e + h * L) : Vec{};
+#pragma GCC unroll 4
+      for (int a = 0; a < 4; ++a) {
+        Vec r[4];
+        wino43_at<T>(s[a], r);
+#pragma GCC unroll 4
+        for (int bb = 0; bb < 4; ++bb) y[a][h][bb] = r[bb] + b;
+      }
+    }
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; ++a)
+      wino_store(y[a], e / 2, dc + 4 * a, dr + 4 * a, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
   }
 }

@@ -40,6 +40,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -53,6 +55,31 @@ bool winograd_applies(const ConvGeometry& g) {
   const bool f23 = g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1;
   const bool f22_phased = g.kh == 4 && g.kw == 4 && g.stride[0] == 2 && g.stride[1] == 2;
   return (f23 || f22_phased) && g.dilation[0] == 1 && g.dilation[1] == 1 && g.groups == 1;
+}
+
+// F(4x4, 3x3) or F(2x2, 3x3) for a 3x3 stride-1 layer: 4 or 2 outputs per
+// tile side. MIXTRAIN_CPU_WINOGRAD_TILE=2|4 forces one (tests, A/B runs).
+// F(4x4, 3x3) does 4x fewer multiply-adds than the direct sums against
+// F(2x2, 3x3)'s 2.25x and a 6 x 6 transform per 16 outputs instead of a 4 x 4
+// one per 4, but its filters are 36 values instead of 16 (transformed on
+// every call, and read by every product), which only many tiles repay.
+// Session 24, 2-core AVX2 (AMD EPYC), cpu_conv_paths.py --tile-ab, both
+// layouts, two runs each, F43 / F23 time:
+//  - from 128 tiles of 4 x 4: 16..64 channels on 16x16 and 32x32 at B = 8
+//    0.67-0.92 (32->32 on 32x32 0.67-0.74), 64->64 and 128->128 on 8x8 at
+//    B = 32 0.70-0.79, 32->64 on 16x16 at B = 32 0.74-0.79;
+//  - fewer tiles lose or draw: 8x8 at B = 8 (32 tiles) 0.88-1.50 (128 ch.)
+//    and 0.93-1.17 (64 ch.), 16x16 at B = 1 (16) 0.91-1.28, 32x32 at B = 1
+//    (64) 0.95-1.28, 4x4 (one tile) 1.60-1.82;
+//  - outputs not a multiple of 4, whose last tiles are part empty: 32->64 on
+//    14x14 at B = 8 1.04-1.07, at B = 32 0.96-0.99 (a draw).
+int64_t winograd_tile(const ConvGeometry& g) {
+  if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD_TILE")) {
+    if (std::strcmp(e, "2") == 0) return 2;
+    if (std::strcmp(e, "4") == 0) return 4;
+  }
+  const bool whole = g.out_h % 4 == 0 && g.out_w % 4 == 0;
+  return whole && g.batch * (g.out_h / 4) * (g.out_w / 4) >= 128 ? 4 : 2;
 }
 
 namespace {
@@ -84,6 +111,38 @@ void filter_transform_lanes(const T* k, T* u, int n) {
     }
 }
 
+// U = G k G^T of 3 x 3 filters k for F(4x4, 3x3), value xi = 6 * r + c at
+// u[xi * 16 + i], with
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+// Filters innermost, as above, and products by 1/6 (no divisions: with them,
+// one filter at a time, the transforms took more than half of a 128->128
+// call on 8x8 at B = 1).
+template <typename T>
+void filter_transform43_lanes(const T* k, T* u, int n) {
+  const T sixth = T(1) / T(6);
+  T t[6][3][16];
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < n; ++i) {
+      const T a = k[j * 16 + i], b = k[(3 + j) * 16 + i], c = k[(6 + j) * 16 + i];
+      t[0][j][i] = T(0.25) * a;
+      t[1][j][i] = -sixth * (a + b + c);
+      t[2][j][i] = -sixth * (a - b + c);
+      t[3][j][i] = sixth * (T(0.25) * a + T(0.5) * b + c);
+      t[4][j][i] = sixth * (T(0.25) * a - T(0.5) * b + c);
+      t[5][j][i] = c;
+    }
+  for (int r = 0; r < 6; ++r)
+    for (int i = 0; i < n; ++i) {
+      const T a = t[r][0][i], b = t[r][1][i], c = t[r][2][i];
+      u[(6 * r) * 16 + i] = T(0.25) * a;
+      u[(6 * r + 1) * 16 + i] = -sixth * (a + b + c);
+      u[(6 * r + 2) * 16 + i] = -sixth * (a - b + c);
+      u[(6 * r + 3) * 16 + i] = sixth * (T(0.25) * a + T(0.5) * b + c);
+      u[(6 * r + 4) * 16 + i] = sixth * (T(0.25) * a - T(0.5) * b + c);
+      u[(6 * r + 5) * 16 + i] = c;
+    }
+}
+
 // U = G k G^T of 2 x 2 filters k, G = [1 0; 1 1; 0 1].
 template <typename T>
 void filter_transform22_lanes(const T* k, T* u, int n) {
@@ -110,16 +169,18 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   at::Tensor orad = at::empty_like(oc);
   if (oc.numel() == 0) return {oc, orad};
   const int64_t C = g.channels, O = g.out_channels, L = g.out_h * g.out_w;
-  // F(2x2, 3x3) for 3x3 stride 1, F(2x2, 2x2) over the stride phases for 4x4 stride 2.
+  // F(2x2, 3x3) or F(4x4, 3x3) for 3x3 stride 1 (winograd_tile), F(2x2, 2x2)
+  // over the stride phases for 4x4 stride 2.
   const bool phased = g.kh == 4;
-  const int64_t alpha = phased ? 3 : 4, nx = alpha * alpha;  // patch side, products per tile
-  const int64_t phases = phased ? 4 : 1, K = phases * C;     // the products' taps
-  // Tiles cover the output; an odd last row or column of outputs reads one
-  // (3x3) or two (4x4 stride 2) more zero rows or columns of input than the
-  // padding gives (pad_interleave), and the copy is at least the padded
-  // input's size.
-  const int64_t th = (g.out_h + 1) / 2, tw = (g.out_w + 1) / 2, tiles = th * tw;
-  const int64_t step = phased ? 4 : 2;  // input rows from one tile to the next
+  const int64_t m = phased ? 2 : winograd_tile(g);             // outputs per tile side
+  const int64_t alpha = phased ? 3 : m + 2, nx = alpha * alpha;  // patch side, products per tile
+  const int64_t phases = phased ? 4 : 1, K = phases * C;        // the products' taps
+  // Tiles cover the output; a last row or column of tiles past the output's
+  // edge reads up to m - 1 (3x3) or two (4x4 stride 2) more zero rows or
+  // columns of input than the padding gives (pad_interleave), and the copy is
+  // at least the padded input's size.
+  const int64_t th = (g.out_h + m - 1) / m, tw = (g.out_w + m - 1) / m, tiles = th * tw;
+  const int64_t step = phased ? 4 : m;  // input rows from one tile to the next
   const int64_t hp = std::max(step * th + 2, g.height + 2 * g.padding[0]);
   const int64_t wp = std::max(step * tw + 2, g.width + 2 * g.padding[1]);
   const at::Tensor w = weight.contiguous();
@@ -152,7 +213,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     at::parallel_for(0, oblocks * K, 16, [&](int64_t t0, int64_t t1) {
       std::vector<scalar_t> buf(nx * 2 * lanes);
       // [element][filter] (at most 16 lanes): the block's filters of tap k, W and |W|; their transforms.
-      scalar_t fw[9 * 16], fa[9 * 16], uc[16 * 16], ua[16 * 16];
+      scalar_t fw[9 * 16], fa[9 * 16], uc[36 * 16], ua[36 * 16];
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t ob = t / K, k = t % K, o0 = ob * lanes;
         const int n = int(std::min<int64_t>(lanes, O - o0));
@@ -172,6 +233,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
         if (phased) {
           filter_transform22_lanes(fw, uc, n);
           filter_transform22_lanes(fa, ua, n);
+        } else if (m == 4) {
+          filter_transform43_lanes(fw, uc, n);
+          filter_transform43_lanes(fa, ua, n);
         } else {
           filter_transform_lanes(fw, uc, n);
           filter_transform_lanes(fa, ua, n);
@@ -237,7 +301,10 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
             const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
             const scalar_t* patch = x + (ns * hp + step * ty) * row + step * tx * px;
             if (!phased) {
-              wino_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
+              if (m == 4)
+                wino43_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
+              else
+                wino_input_tile(patch, row, px, 2 * C, vb.get() + t * vt, vx);
               continue;
             }
             // Phase (ph, pw): every other row and column, from (ph, pw) on.
@@ -257,9 +324,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
           }
           for (int64_t t = 0; t < cnt; ++t) {
             const int64_t ty = (first + t) / tw, tx = (first + t) % tw;
-            scalar_t *dc[4], *dr[4];
-            for (int q = 0; q < 4; ++q) {
-              const int64_t oy = 2 * ty + q / 2, ox = 2 * tx + q % 2;
+            scalar_t *dc[16], *dr[16];  // output q = m * row + column of the tile
+            for (int q = 0; q < m * m; ++q) {
+              const int64_t oy = m * ty + q / m, ox = m * tx + q % m;
               const bool inside = oy < g.out_h && ox < g.out_w;
               // Channels-last: pixel (oy, ox)'s channels are contiguous; NCHW: L apart.
               const int64_t at = nhwc ? (n * L + oy * g.out_w + ox) * O : n * O * L + oy * g.out_w + ox;
@@ -268,6 +335,8 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
             }
             if (phased)
               wino22_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
+            else if (m == 4)
+              wino43_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
             else
               wino_output_tile(mb.get() + t * mt, mx, op * 2, bias_p, dc, dr, O, nhwc ? 1 : L, nonneg_r);
           }

@@ -159,6 +159,21 @@ void wino22_output_tile(const double* m, int64_t ms, int64_t n, const double* bi
   kernels<double>().wino22_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
 }
 
+void wino43_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs) {
+  kernels<float>().wino43_input_tile(x, row, px, n, v, vs);
+}
+void wino43_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs) {
+  kernels<double>().wino43_input_tile(x, row, px, n, v, vs);
+}
+void wino43_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
+                        int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<float>().wino43_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
+}
+void wino43_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
+                        double* const* dr, int64_t O, int64_t cs, bool nonneg_r) {
+  kernels<double>().wino43_output_tile(m, ms, n, bias, dc, dr, O, cs, nonneg_r);
+}
+
 const char* interval_gemm_simd_level() {
   switch (level()) {
     case Level::Avx512: return "avx512";

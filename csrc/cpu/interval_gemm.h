@@ -58,6 +58,13 @@ void wino22_output_tile(const float* m, int64_t ms, int64_t n, const float* bias
                         int64_t O, int64_t cs, bool nonneg_r);
 void wino22_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
                         double* const* dr, int64_t O, int64_t cs, bool nonneg_r);
+// The same for F(4x4, 3x3) (6 x 6 patches, 36 values, 4 x 4 outputs: q = 4 * row + column).
+void wino43_input_tile(const float* x, int64_t row, int64_t px, int64_t n, float* v, int64_t vs);
+void wino43_input_tile(const double* x, int64_t row, int64_t px, int64_t n, double* v, int64_t vs);
+void wino43_output_tile(const float* m, int64_t ms, int64_t n, const float* bias, float* const* dc, float* const* dr,
+                        int64_t O, int64_t cs, bool nonneg_r);
+void wino43_output_tile(const double* m, int64_t ms, int64_t n, const double* bias, double* const* dc,
+                        double* const* dr, int64_t O, int64_t cs, bool nonneg_r);
 
 // "avx512", "avx2" or "generic": the variant interval_gemm_cols uses here.
 const char* interval_gemm_simd_level();
