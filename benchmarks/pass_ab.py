@@ -20,7 +20,11 @@ pass is measured apart from this machine's slow and fast phases. --switch:
 - conv-panels: the direct micro-kernel's weights in panels (interval_conv2d's
   direct and Winograd paths, IntervalDirectConv::wpanel); without,
   MIXTRAIN_CPU_CONV_PANELS=0: the [taps, channels, 2] rows of before (the
-  size rules choose the same paths either way).
+  size rules choose the same paths either way);
+- winograd-f43: the Winograd path's F(4x4, 3x3) tiles where `winograd_tile`
+  takes them (csrc/cpu/interval_conv2d_winograd_cpu.cpp); without,
+  MIXTRAIN_CPU_WINOGRAD_TILE=2: F(2x2, 3x3) everywhere and the rules as before
+  it.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
@@ -50,11 +54,12 @@ from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E
 KNOB = "MIXTRAIN_CPU_WINOGRAD"
 CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
 PANELS_KNOB = "MIXTRAIN_CPU_CONV_PANELS"
-SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels")
+TILE_KNOB = "MIXTRAIN_CPU_WINOGRAD_TILE"
+SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43")
 
 
 class Without:
-    """The side without the path: for `winograd`, `pad-chunk` and `conv-panels` an environment
+    """The side without the path: for `winograd`, `pad-chunk`, `conv-panels` and `winograd-f43` an environment
     knob, for `relu-conv` the engine's ops without crown_relu_conv2d_backward (then
     Conv2d.backward_with declines and the two steps run in turn), for
     `packed-linear` interval_linear's kernel choice forced to the old rule's at k."""
@@ -69,6 +74,8 @@ class Without:
             os.environ[CHUNK_KNOB] = "0"
         elif self.switch == "conv-panels":
             os.environ[PANELS_KNOB] = "0"
+        elif self.switch == "winograd-f43":
+            os.environ[TILE_KNOB] = "2"
         elif self.switch == "packed-linear":
             _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
@@ -79,6 +86,7 @@ class Without:
         os.environ.pop(KNOB, None)
         os.environ.pop(CHUNK_KNOB, None)
         os.environ.pop(PANELS_KNOB, None)
+        os.environ.pop(TILE_KNOB, None)
         _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
 
@@ -113,9 +121,9 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    if any(k in os.environ for k in (KNOB, CHUNK_KNOB, PANELS_KNOB, "MIXTRAIN_CPU_CONV")):
-        ap.error("unset %s, %s, %s and MIXTRAIN_CPU_CONV: this script sets the first three itself"
-                 % (KNOB, CHUNK_KNOB, PANELS_KNOB))
+    if any(k in os.environ for k in (KNOB, CHUNK_KNOB, PANELS_KNOB, TILE_KNOB, "MIXTRAIN_CPU_CONV")):
+        ap.error("unset %s, %s, %s, %s and MIXTRAIN_CPU_CONV: this script sets the first four itself"
+                 % (KNOB, CHUNK_KNOB, PANELS_KNOB, TILE_KNOB))
     if a.passes < 1:
         ap.error("--passes must be at least 1")
     tune_cpu_allocator()  # as the mixtrain command does

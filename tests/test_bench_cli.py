@@ -151,7 +151,8 @@ def test_cpu_conv_paths_times_both_paths(tmp_path):
     assert bad.returncode == 2 and "unset MIXTRAIN_CPU_CONV" in bad.stderr
 
 
-@pytest.mark.parametrize("switch, method", [("winograd", "ibp"), ("relu-conv", "crown-ibp"), ("conv-panels", "ibp")])
+@pytest.mark.parametrize("switch, method", [("winograd", "ibp"), ("relu-conv", "crown-ibp"), ("conv-panels", "ibp"),
+                                            ("winograd-f43", "ibp")])
 def test_pass_ab_times_both_sides(switch, method, tmp_path):
     """benchmarks/pass_ab.py: one small case, both sides timed, the same
     bounds up to rounding (each side is a sound bound of the same net)."""

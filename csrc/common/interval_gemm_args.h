@@ -64,8 +64,8 @@ struct IntervalDirectConv {
   int64_t sh, sw;
   int64_t out_w;
   T* tile;                // [positions, op, 2]: (center, radius) per channel
-  // The channels to compute, [ob0, ob1) (multiples of two SIMD vectors but
-  // for a last odd one; ob1 = 0: up to op), so that small outputs can be
+  // The channels to compute, [ob0, ob1) (multiples of the SIMD width in
+  // channels: whole two-vector register blocks; ob1 = 0: up to op), so that small outputs can be
   // split between threads by channels rather than into short position spans.
   int64_t ob0 = 0, ob1 = 0;
   // Elements from one input position to the next in x: 2 * channels (x is

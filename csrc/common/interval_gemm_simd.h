@@ -254,14 +254,13 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
   }
 }
 
-// Positions per register block for 2-vector and 1-vector blocks: 6 x 2
-// accumulators + 2 weight vectors + 1 broadcast fit AVX2's 16 registers (a
-// block that does not fit keeps accumulators on the stack: perf showed a
-// store and a reload per tap). The AVX-512 variant (32 registers) defines
-// larger blocks before including this.
+// Positions per register block of two vectors: 6 x 2 accumulators + 2
+// weight vectors + 1 broadcast fit AVX2's 16 registers (a block that does
+// not fit keeps accumulators on the stack: perf showed a store and a reload
+// per tap). The AVX-512 variant (32 registers) defines larger blocks before
+// including this.
 #ifndef MIXTRAIN_DIRECT_P2
 #define MIXTRAIN_DIRECT_P2 6
-#define MIXTRAIN_DIRECT_P1 12
 #endif
 // Output positions [j0, j0 + positions) of the flattened [out_h * out_w]
 // output, every channel, into tile ([positions, op, 2]). (Passes over
@@ -271,11 +270,12 @@ static void direct_positions(const IntervalDirectConv<T>& d, int64_t j0, int64_t
 template <typename T, int Bytes>
 void interval_direct_conv_span(const IntervalDirectConv<T>& d, int64_t j0, int64_t positions) {
   constexpr int L = Simd<T, Bytes>::L;
-  // On the paired channel axis (2 per channel; op and ob0, ob1 are whole vectors of channels).
+  // On the paired channel axis (2 per channel). op, ob0 and ob1 are whole
+  // multiples of the SIMD width in channels (L / 2 pairs per vector), so the
+  // range is whole two-vector blocks: no one-vector remainder to run.
   const int64_t end = 2 * (d.ob1 ? d.ob1 : d.op);
-  int64_t ob = 2 * d.ob0;
-  for (; ob + 2 * L <= end; ob += 2 * L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
-  for (; ob < end; ob += L) direct_positions<T, Bytes, MIXTRAIN_DIRECT_P1, 1>(d, j0, positions, ob);
+  for (int64_t ob = 2 * d.ob0; ob < end; ob += 2 * L)
+    direct_positions<T, Bytes, MIXTRAIN_DIRECT_P2, 2>(d, j0, positions, ob);
 }
 
 // ---- CROWN's ReLU step on one row of A (see cpu/crown_relu_backward_cpu.cpp):

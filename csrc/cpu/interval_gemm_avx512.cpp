@@ -8,7 +8,6 @@
 // (12 x 2 accumulators + 2 weight vectors + 1 broadcast; not measured since the
 // (center, radius) pairing of session 15, which halved a vector's channels).
 #define MIXTRAIN_DIRECT_P2 12
-#define MIXTRAIN_DIRECT_P1 24
 // CROWN's convolution step: 24 accumulators of 32 registers.
 #define MIXTRAIN_CROWN_CONV_ACC 24
 #include "common/interval_gemm_simd.h"

@@ -511,10 +511,12 @@ def test_interval_conv2d_winograd_clamps_per_copy(tile, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
     """The direct kernel cuts a span of n output positions into register
-    blocks of 1..6 positions (48 channels: one 32-channel block) and 1..12
-    (the 16-channel tail). Since blocks run over the flattened output, their
-    sizes follow the span, not the row width: a 1 x n output at B = 1 is one
-    span of n (fewer than 24 positions), so n = 1..17 makes every size."""
+    blocks of 1..6 positions on AVX2 (1..12 on AVX-512), each over two
+    vectors of (center, radius) pairs: 8 channels (16 on AVX-512), so 48
+    channels are 6 (3) such blocks. Since blocks run over the flattened
+    output, their sizes follow the span, not the row width: a 1 x n output at
+    B = 1 is one span of n (fewer than 24 positions), so n = 1..17 makes
+    every size."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
     torch.manual_seed(4)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
