@@ -342,7 +342,7 @@ namespace {
 // 1.75x and 1.23x (NCHW), at B = 50 1.29-1.37x against 1.10-1.12x
 // (channels-last); at B = 8 (128) a draw, 2.01x against 2.20x.
 // Session 24: F(4x4, 3x3) (winograd_tile: outputs a multiple of 4, from 128
-// tiles of 4 x 4) also takes 16-channel layers and NCHW 32x32 outputs
+// tiles of 4 x 4, NCHW from 32) also takes 16-channel layers and NCHW 32x32 outputs
 // (cpu_conv_paths.py --tile-ab, ref / path, NCHW then channels-last): 16->16
 // on 32x32 at B = 8 1.34-1.41x and 1.37-1.68x against direct 1.12-1.45x and
 // 1.19-1.20x; 32->32 on 32x32 at B = 8 1.33x (two runs) against direct
@@ -360,7 +360,7 @@ bool winograd_pays(const ConvGeometry& g, bool nhwc) {
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 256)
     return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (tiles <= 1024 || pad_chunk_kb() > 0);
-  if (avx2 && g.kh == 3 && winograd_tile(g) == 4)
+  if (avx2 && g.kh == 3 && winograd_tile(g, nhwc) == 4)
     return g.channels >= 16 && g.out_channels >= 16 && g.channels <= 128 && g.out_channels <= 128;
   if (!avx2 || g.channels < 32 || tiles < 128) return false;
   if (g.kh == 3)

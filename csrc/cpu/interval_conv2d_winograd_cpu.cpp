@@ -73,13 +73,19 @@ bool winograd_applies(const ConvGeometry& g) {
 //    (64) 0.95-1.28, 4x4 (one tile) 1.60-1.82;
 //  - outputs not a multiple of 4, whose last tiles are part empty: 32->64 on
 //    14x14 at B = 8 1.04-1.07, at B = 32 0.96-0.99 (a draw).
-int64_t winograd_tile(const ConvGeometry& g) {
+// NCHW outputs, since F(4x4, 3x3) stores them by rows of 4 (wino_store_row4;
+// F(2x2, 3x3) still element by element): 32-128 channels from 32 tiles,
+// 0.81-0.88 on 16x16 at B = 2, 8x8 at B = 8 and 32x32 at B = 1 (32->32 on
+// 16x16 at B = 2 1.04, a draw), 0.85-1.10 at 16 tiles; 16 channels (16->16
+// on 32x32 at B = 1, 64 tiles: 0.94, but the direct path 1.17x faster) from 128.
+int64_t winograd_tile(const ConvGeometry& g, bool nhwc) {
   if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD_TILE")) {
     if (std::strcmp(e, "2") == 0) return 2;
     if (std::strcmp(e, "4") == 0) return 4;
   }
-  const bool whole = g.out_h % 4 == 0 && g.out_w % 4 == 0;
-  return whole && g.batch * (g.out_h / 4) * (g.out_w / 4) >= 128 ? 4 : 2;
+  if (g.out_h % 4 != 0 || g.out_w % 4 != 0) return 2;
+  const int64_t tiles = g.batch * (g.out_h / 4) * (g.out_w / 4);
+  return tiles >= 128 || (!nhwc && g.channels >= 32 && tiles >= 32) ? 4 : 2;
 }
 
 namespace {
@@ -172,7 +178,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
   // F(2x2, 3x3) or F(4x4, 3x3) for 3x3 stride 1 (winograd_tile), F(2x2, 2x2)
   // over the stride phases for 4x4 stride 2.
   const bool phased = g.kh == 4;
-  const int64_t m = phased ? 2 : winograd_tile(g);             // outputs per tile side
+  const int64_t m = phased ? 2 : winograd_tile(g, nhwc);             // outputs per tile side
   const int64_t alpha = phased ? 3 : m + 2, nx = alpha * alpha;  // patch side, products per tile
   const int64_t phases = phased ? 4 : 1, K = phases * C;        // the products' taps
   // Tiles cover the output; a last row or column of tiles past the output's
