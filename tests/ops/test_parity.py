@@ -125,9 +125,14 @@ def test_packed_choice_is_interval_linear_only():
     dict(B=8, C=16, H=14, O=32, k=4, stride=2, padding=1),     # MNIST small, conv 2
     dict(B=4, C=32, H=15, O=64, k=3, stride=1, padding=0),     # MNIST large, conv 3
     dict(B=2, C=3, H=64, O=8, k=7, stride=2, padding=3),       # ImageNet-200 stem (fewer channels)
-    dict(B=2, C=64, H=16, O=64, k=3, stride=1, padding=1),     # large: takes the oneDNN path
+    # Winograd F(4x4, 3x3) on AVX2 (winograd_tile, NCHW from 32 tiles): its transforms' coefficients (up to
+    # 8) round up to ~6x the two-convolution reference's float32 error here (5.6e-4 against 9.3e-5 on
+    # outputs of ~140: 4e-6 of the scale), so its allowance is 8x, not 4x
+    dict(B=2, C=64, H=16, O=64, k=3, stride=1, padding=1, factor=8.0),
 ])
 def test_interval_conv2d_layer_shapes(geometry):
+    """The default CPU path at MixTrain layer shapes, within a small multiple
+    of the reference's own float32 error (assert_close_to_oracle)."""
     g = geometry
     c = torch.randn(g["B"], g["C"], g["H"], g["H"])
     r = torch.rand_like(c)
@@ -136,7 +141,7 @@ def test_interval_conv2d_layer_shapes(geometry):
     args = ((g["stride"],) * 2, (g["padding"],) * 2, (1, 1), 1)
     oracle = reference.interval_conv2d(c.double(), r.double(), w.double(), b.double(), *args)
     for out, r32, o in zip(got, reference.interval_conv2d(c, r, w, b, *args), oracle):
-        assert_close_to_oracle(out, r32, o)
+        assert_close_to_oracle(out, r32, o, factor=g.get("factor", 4.0))
 
 
 @pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward",
