@@ -360,8 +360,12 @@ bool winograd_pays(const ConvGeometry& g, bool nhwc) {
   const int64_t tiles = g.batch * ((g.out_h + 1) / 2) * ((g.out_w + 1) / 2);
   if (avx2 && g.kh == 4 && g.channels == 16 && g.out_channels <= 32 && tiles >= 256)
     return g.out_h % 2 == 0 && g.out_w % 2 == 0 && (tiles <= 1024 || pad_chunk_kb() > 0);
-  if (avx2 && g.kh == 3 && winograd_tile(g, nhwc) == 4)
-    return g.channels >= 16 && g.out_channels >= 16 && g.channels <= 128 && g.out_channels <= 128;
+  // Where the rule takes F(4x4, 3x3) (and MIXTRAIN_CPU_WINOGRAD_TILE=2 does not force the small tile: the
+  // rules as before it, for A/B runs; forcing 4 picks the tile where Winograd runs, not where it runs).
+  // Other channel counts fall through to the F(2x2, 3x3) rule.
+  if (avx2 && g.kh == 3 && winograd_tile(g, nhwc, false) == 4 && winograd_tile(g, nhwc) == 4 &&
+      g.channels >= 16 && g.out_channels >= 16 && g.channels <= 128 && g.out_channels <= 128)
+    return true;
   if (!avx2 || g.channels < 32 || tiles < 128) return false;
   if (g.kh == 3)
     return g.channels <= 128 && g.out_channels <= 128 && (nhwc || g.out_h * g.out_w < 1024 || g.batch < 8);

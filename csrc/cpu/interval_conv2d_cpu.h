@@ -62,7 +62,8 @@ void for_each_padded_copy(const at::Tensor& center, const at::Tensor& radius, co
 // stride 2, dilation 1, one group.
 bool winograd_applies(const ConvGeometry& g);
 // Outputs per tile side on a 3x3 stride-1 layer: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)); nhwc: channels-last outputs.
-int64_t winograd_tile(const ConvGeometry& g, bool nhwc);
+// forced: MIXTRAIN_CPU_WINOGRAD_TILE=2|4 overrides the rule (the tile the path runs); without, the rule alone.
+int64_t winograd_tile(const ConvGeometry& g, bool nhwc, bool forced = true);
 
 // interval_conv2d by Winograd's F(2x2, 3x3), or F(2x2, 2x2) over the stride
 // phases (see the .cpp); outputs in the center's layout (cpu_box_format).

@@ -1,5 +1,6 @@
 // interval_conv2d's Winograd path on the CPU, for 3x3 stride-1 convolutions:
-// F(2x2, 3x3) (Lavin & Gray, 2016) computes each 2 x 2 block of outputs
+// F(2x2, 3x3) or F(4x4, 3x3) (winograd_tile; common/winograd_simd.h has
+// both). F(2x2, 3x3) (Lavin & Gray, 2016) computes each 2 x 2 block of outputs
 // ("tile") from a 4 x 4 input patch with 16 products per channel pair
 // instead of 36, so the multiply-adds drop 2.25x. Per tile:
 //
@@ -21,7 +22,10 @@
 // so the radius's rounding error scales with the patch's radii, not with the
 // output's own (the direct path sums non-negative terms, its error is
 // relative to the result): an output whose true radius is 0 beside radii of
-// 1e3 came out as -2e-4. For a non-negative input radius (every IBP box) the
+// 1e3 came out as -2e-4. (F(4x4, 3x3), below, the same with 6 x 6 patches,
+// 36 products per 16 outputs: its B holds up to +-5, A up to +-8, G 1/4,
+// 1/6, 1/12, 1/24, and its rounding is about 10x F(2x2, 3x3)'s, a few 1e-6
+// of the outputs' scale in float32.) For a non-negative input radius (every IBP box) the
 // radius is therefore clamped at 0, which can only move it toward the truth;
 // the absolute error left is of the order of the center's, which no path
 // rounds outward either. (Tests: the reference at the other paths'
@@ -78,8 +82,8 @@ bool winograd_applies(const ConvGeometry& g) {
 // 0.81-0.88 on 16x16 at B = 2, 8x8 at B = 8 and 32x32 at B = 1 (32->32 on
 // 16x16 at B = 2 1.04, a draw), 0.85-1.10 at 16 tiles; 16 channels (16->16
 // on 32x32 at B = 1, 64 tiles: 0.94, but the direct path 1.17x faster) from 128.
-int64_t winograd_tile(const ConvGeometry& g, bool nhwc) {
-  if (const char* e = std::getenv("MIXTRAIN_CPU_WINOGRAD_TILE")) {
+int64_t winograd_tile(const ConvGeometry& g, bool nhwc, bool forced) {
+  if (const char* e = forced ? std::getenv("MIXTRAIN_CPU_WINOGRAD_TILE") : nullptr) {
     if (std::strcmp(e, "2") == 0) return 2;
     if (std::strcmp(e, "4") == 0) return 4;
   }
@@ -267,8 +271,9 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_winograd(const at::Tensor& ce
     // (nx transformed patches and nx products per tile) while keeping each
     // (U, Ua) slice in use for many tiles; smaller spans where the chunk of samples (below) is
     // small, so that every thread gets several tasks.
-    // (S at most 3072 * 16 / nx / (K + op): at most 96K elements of scratch,
-    // 384 KB in float32; with 768 or 1536 instead of 3072 the 3x3 path timed
+    // (S at most 3072 * 16 / nx / (K + op): about 96K elements of scratch,
+    // 384 KB in float32 -- up to 110K where the floor of 6 tiles binds, nx = 36
+    // with K + op > 227; with 768 or 1536 instead of 3072 the 3x3 path timed
     // the same, within the noise.)
     const int64_t S_max = std::min<int64_t>(96, std::max<int64_t>(6, 3072 * 16 / nx / (K + op)));
     // Samples per copy of the input (pad_chunk_samples), each copy computed before the next is made.
