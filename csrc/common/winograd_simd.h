@@ -92,6 +92,51 @@ static void wino_store(const Vec (&y)[2][4], int64_t o0, T* const* dc, T* const*
   }
 }
 
+// Row a of a 2 x 2 tile's outputs, NCHW (outputs b = 0, 1 of channel o at
+// dc[o * cs + b]: adjacent), both inside and L channels from o0 on: y[half]
+// [2 a + b] interleaved, so that each channel's 2 centers, and its 2 radii,
+// leave as one store each, not element by element (as wino_store_row4 for
+// F(4x4, 3x3)). Medians of 3 runs, the extension swapped old / new between
+// processes, NCHW, B = 8, session 24: F(2x2, 3x3) 32->64 on 14x14 1.08x,
+// 64->64 on 8x8 1.04x; F(2x2, 2x2) (4x4 s2) 32->32 on 28x28 1.07x, 64->64 on
+// 14x14 1.08x, 32->32 on 32x32 1.04x.
+// Lane e of a half: channel o0 + h L / 2 + e / 2, center (e even) or radius.
+template <typename T, typename Vec, int... I>
+static void wino_store_row2(const Vec (&y)[2][4], int a, int64_t o0, T* dc, T* dr, int64_t cs, bool nonneg_r,
+                            std::integer_sequence<int, I...>) {
+  constexpr int L = sizeof...(I);
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    Vec y0 = y[h][2 * a], y1 = y[h][2 * a + 1];
+    if (nonneg_r) {  // the radius lanes (odd) at 0 or above
+      const Vec c0 = y0 < Vec{} ? Vec{} : y0, c1 = y1 < Vec{} ? Vec{} : y1;
+      y0 = __builtin_shufflevector(y0, c0, (I % 2 ? L + I : I)...);
+      y1 = __builtin_shufflevector(y1, c1, (I % 2 ? L + I : I)...);
+    }
+    const Vec z[2] = {__builtin_shufflevector(y0, y1, ((I % 2 ? L : 0) + I / 2)...),
+                      __builtin_shufflevector(y0, y1, ((I % 2 ? L : 0) + L / 2 + I / 2)...)};
+#pragma GCC unroll 16
+    for (int e = 0; e < L; ++e) {
+      const int64_t o = o0 + h * L / 2 + e / 2;
+      __builtin_memcpy((e % 2 ? dr : dc) + o * cs, reinterpret_cast<const T*>(&z[e / (L / 2)]) + 2 * (e % (L / 2)),
+                       2 * sizeof(T));
+    }
+  }
+}
+
+// wino_store, or on NCHW outputs whose tile is whole (every output inside)
+// and L channels from o0 on, wino_store_row2 for both rows.
+template <typename T, typename Vec, int... I>
+static void wino_store_tile(const Vec (&y)[2][4], int64_t o0, T* const* dc, T* const* dr, int64_t O, int64_t cs,
+                            bool nonneg_r, std::integer_sequence<int, I...> seq) {
+  if (cs != 1 && dc[3] && o0 + int64_t(sizeof...(I)) <= O) {
+    wino_store_row2(y, 0, o0, dc[0], dr[0], cs, nonneg_r, seq);
+    wino_store_row2(y, 1, o0, dc[2], dr[2], cs, nonneg_r, seq);
+    return;
+  }
+  wino_store(y, o0, dc, dr, O, cs, nonneg_r, seq);
+}
+
 // The 2 x 2 outputs of one tile from its 16 products (value xi at m + xi *
 // ms), n paired elements each (n = 2 * padded channels, a multiple of 2 * L),
 // plus `bias` ([n], (bias, 0) pairs, or nullptr), stored unpaired: output q =
@@ -132,7 +177,7 @@ void wino_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* const
         y[h][2 * a + 1] = s[a][1] - s[a][2] - s[a][3] + b;
       }
     }
-    wino_store(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
+    wino_store_tile(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
   }
 }
 
@@ -212,7 +257,7 @@ void wino22_output_tile(const T* m, int64_t ms, int64_t n, const T* bias, T* con
         y[h][2 * a + 1] = s[a][1] + s[a][2] + b;
       }
     }
-    wino_store(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
+    wino_store_tile(y, e / 2, dc, dr, O, cs, nonneg_r, std::make_integer_sequence<int, L>{});
   }
 }
 
