@@ -25,7 +25,11 @@ namespace mixtrain {
 namespace {
 
 constexpr int64_t kOwnRows = 8;
-constexpr int64_t kOwnProduct = int64_t(1) << 24;  // M * K * N
+// M * K * N. Was 2^24; session 25's sweep (results/h100-kernel-choices-session25-
+// 2026-11-24.json, launch-inclusive) at K = N = 512: own kernel 49.7 us at 32
+// rows against cuBLAS's 54.4, but 72.9 / 95.7 us at 48 / 64 rows against
+// 52.1 / 53.0 (the 0.55x of 64 x 512 x 512 in every GPU table so far was this).
+constexpr int64_t kOwnProduct = int64_t(1) << 23;
 constexpr int kWarpsPerBlock = 8;
 
 // WPF warps share each feature group and split K between them (split-K):
