@@ -25,7 +25,8 @@ inline bool use_own_kernel(ChoiceOp op, bool rule) {
 }
 
 // Benchmarks only: the warps per output feature of interval_linear's CUDA
-// kernel at 1-4 rows (its split of K; 0 = the size rule). Set by
+// few-row kernel (its split of K; 0 = the size rule, which splits only at 1-4
+// rows; forced, the 8- and 16-row tiles split too). Set by
 // mixtrain_cuda._C._set_interval_linear_split(n), n in {0, 1, 2, 4, 8}.
 int interval_linear_split();
 void set_interval_linear_split(int warps_per_feature);

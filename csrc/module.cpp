@@ -19,6 +19,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Benchmarks only: force an op's own kernel ('own') or its cuBLAS/cuDNN path ('library'), or 'auto'; "
         "interval_linear on the CPU also 'packed' (its packed kernel; 'own' is its dot-product kernel there)");
   m.def("_set_interval_linear_split", &mixtrain::set_interval_linear_split, py::arg("warps_per_feature"),
-        "Benchmarks only: warps per output feature of interval_linear's CUDA kernel at 1-4 rows (0: the size rule)");
+        "Benchmarks only: warps per output feature of interval_linear's CUDA few-row kernel (0: the size rule, which splits K only at 1-4 rows)");
   mixtrain::bind_direct_calls(m);
 }

@@ -183,6 +183,13 @@ void launch_split(int wpf, const at::Tensor& c, const at::Tensor& r, const at::T
 // Register tiles by row count: one or two rows are pure W streaming (one
 // feature per warp group, four packs in flight per lane); more rows share each
 // c/r load among more features. Up to 4 rows, warps also split K (above).
+// The 8- and 16-row tiles split K only when forced (_set_interval_linear_split):
+// with one warp per 4 features they launch N / 4 warps (1024 at N = 4096, under
+// one block per SM on an H100), which is the likely reason they take 151 us at
+// 8 x 4096 x 4096 against a W-read floor of 24 us
+// (results/h100-kernel-choices-session25-2026-11-24.json). Their split rule
+// awaits the next GPU session's sweep (benchmarks/gpu_kernel_choices.py times
+// every split up to 16 rows).
 template <typename T, int V>
 void launch_for_rows(const at::Tensor& c, const at::Tensor& r, const at::Tensor& w, const at::Tensor& b,
                      at::Tensor& oc, at::Tensor& orad) {
@@ -193,9 +200,9 @@ void launch_for_rows(const at::Tensor& c, const at::Tensor& r, const at::Tensor&
   } else if (M <= 4) {
     launch_split<T, V, 4, 2, 2>(forced ? forced : auto_split(N, K, 2, 2, V), c, r, w, b, oc, orad);
   } else if (M <= 8) {
-    launch_few_rows<T, V, 8, 4, 1, 1>(c, r, w, b, oc, orad);
+    launch_split<T, V, 8, 4, 1>(forced ? forced : 1, c, r, w, b, oc, orad);
   } else {
-    launch_few_rows<T, V, 16, 4, 1, 1>(c, r, w, b, oc, orad);
+    launch_split<T, V, 16, 4, 1>(forced ? forced : 1, c, r, w, b, oc, orad);
   }
 }
 

@@ -89,7 +89,7 @@ def linear_split(request):
 
 
 @pytest.mark.parametrize("shape", [(1, 2048, 2048), (2, 4096, 37), (3, 1001, 333), (4, 516, 1030), (7, 1001, 333),
-                                   (31, 512, 512), (64, 512, 512), (3, 6, 5), (1, 4, 1)])
+                                   (8, 2048, 520), (13, 1030, 516), (31, 512, 512), (64, 512, 512), (3, 6, 5), (1, 4, 1)])
 def test_cuda_interval_linear_sizes(shape, linear_split):
     M, K, N = shape
     c, r = torch.randn(M, K), torch.rand(M, K)
