@@ -4,13 +4,15 @@
 # GPU with the machine's own python3 and torch, then the steps named on the
 # command line (default: tests ops bounds), each under its own time limit so that one
 # command ends inside the device's 10 minutes with every log kept in $OUT.
-#   bash scripts/gpu_session.sh [build] [ostream] [tests] [choices] [ops] [bounds] [steps] [train]
+#   bash scripts/gpu_session.sh [build] [ostream] [tests] [choices] [ops] [bounds] [steps] [train] [certify]
 # Steps: ostream = scripts/diag_ostream.sh, tests = the whole suite (the CUDA
 # tests included), choices = benchmarks/gpu_kernel_choices.py, ops = `mixtrain
 # bench` of the single ops on CUDA, bounds = `mixtrain bench --bounds` on CUDA,
 # steps = scripts/bench_train_step.py (a MixTrain step against a full-batch one
 # on ImageNet-200, images/s), train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
-# holding the four idx .gz files and set MIXTRAIN_DATA to it).
+# holding the four idx .gz files and set MIXTRAIN_DATA to it), certify = `mixtrain certify` of each train
+# run's checkpoint on the first CERTIFY_N (default 1000) test points, one method at a time
+# (CERTIFY_METHODS, default "symbolic crown-ibp ibp"): issue 3's certification speed on a GPU.
 # Commit the JSON to benchmarks/results/ and the tables to benchmarks/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +112,17 @@ if has train; then
     timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
       > "$OUT/train$i.log" 2>&1
     echo "rc $?"; tail -12 "$OUT/train$i.log"
+  done
+fi
+if has certify; then
+  echo "== certify"
+  for ckpt in "$OUT"/run*/checkpoint.pt; do
+    [ -e "$ckpt" ] || { echo "no checkpoint under $OUT/run*/ (certify needs the train step)"; break; }
+    for m in ${CERTIFY_METHODS:-symbolic crown-ibp ibp}; do
+      if [ "$(left)" -lt 10 ]; then echo "no time left to certify $ckpt with $m"; break 2; fi
+      timeout $(left) "$PY" -m mixtrain_cuda certify "$ckpt" --device cuda -n ${CERTIFY_N:-1000} --method "$m" \
+        --out "$(dirname "$ckpt")/certify-$m.csv" 2>/dev/null | tee -a "$OUT/certify.txt"
+    done
   done
 fi
 echo "done in $SECONDS s; results in $FINAL/results.tgz"
