@@ -3,6 +3,7 @@
 // library was built.
 #include <torch/extension.h>
 
+#include "common/ieee_matmul_guard.h"
 #include "cpu/interval_gemm.h"
 #include "direct_calls.h"
 #include "kernel_choice.h"
@@ -20,5 +21,26 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "interval_linear on the CPU also 'packed' (its packed kernel; 'own' is its dot-product kernel there)");
   m.def("_set_interval_linear_split", &mixtrain::set_interval_linear_split, py::arg("warps_per_feature"),
         "Benchmarks only: warps per output feature of interval_linear's CUDA few-row kernel (0: the size rule, which splits K only at 1-4 rows)");
+  m.def(
+      "_ieee_matmul_guard_probe",
+      [] {
+        // Tests only: the settings a CUDA kernel's library products see inside
+        // IeeeMatmulGuard (common/ieee_matmul_guard.h), for
+        // tests/ops/test_tf32_guard.py to check on any build; the guard
+        // restores them on return.
+        at::Float32MatmulPrecision p;
+        bool no_tf32;
+        {
+          const mixtrain::IeeeMatmulGuard ieee;
+          p = at::globalContext().float32MatmulPrecision();
+          no_tf32 = at::NoTF32Guard::should_disable_tf32();
+        }
+        const char* legacy = p == at::Float32MatmulPrecision::HIGHEST ? "highest"
+                             : p == at::Float32MatmulPrecision::HIGH  ? "high"
+                                                                      : "medium";
+        return py::make_tuple(legacy, no_tf32, at::NoTF32Guard::should_disable_tf32());
+      },
+      "Tests only: (float32 matmul precision, NoTF32Guard active) inside the CUDA kernels' IEEE guard, "
+      "and whether NoTF32Guard is still active after it");
   mixtrain::bind_direct_calls(m);
 }

@@ -12,7 +12,8 @@
 # on ImageNet-200, images/s), train = the README's MixTrain run on the GPU (needs MNIST: carry a folder
 # holding the four idx .gz files and set MIXTRAIN_DATA to it), certify = `mixtrain certify` of each train
 # run's checkpoint on the first CERTIFY_N (default 1000) test points, one method at a time
-# (CERTIFY_METHODS, default "symbolic crown-ibp ibp"): issue 3's certification speed on a GPU.
+# (CERTIFY_METHODS, default "symbolic crown-ibp ibp"; train then leaves it CERTIFY_LIMIT, default 120 s):
+# issue 3's certification speed on a GPU.
 # Commit the JSON to benchmarks/results/ and the tables to benchmarks/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -109,7 +110,9 @@ if has train; then
   [ ${#train_runs[@]} -eq 0 ] && train_runs=("")
   for i in "${!train_runs[@]}"; do
     if [ "$(left)" -lt 10 ]; then echo "no time left for train run $i"; break; fi
-    timeout $(left) "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
+    # CERTIFY_LIMIT seconds stay for the certify step when it runs in the same call.
+    timeout $(atleast1 $(( $(left) - $(has certify && echo ${CERTIFY_LIMIT:-120} || echo 0) ))) \
+      "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
       > "$OUT/train$i.log" 2>&1
     echo "rc $?"; tail -12 "$OUT/train$i.log"
   done
@@ -120,8 +123,11 @@ if has certify; then
     [ -e "$ckpt" ] || { echo "no checkpoint under $OUT/run*/ (certify needs the train step)"; break; }
     for m in ${CERTIFY_METHODS:-symbolic crown-ibp ibp}; do
       if [ "$(left)" -lt 10 ]; then echo "no time left to certify $ckpt with $m"; break 2; fi
+      # stderr to its own file (a traceback must not vanish); the time printed includes CUDA's warm-up.
+      run=$(basename "$(dirname "$ckpt")")
       timeout $(left) "$PY" -m mixtrain_cuda certify "$ckpt" --device cuda -n ${CERTIFY_N:-1000} --method "$m" \
-        --out "$(dirname "$ckpt")/certify-$m.csv" 2>/dev/null | tee -a "$OUT/certify.txt"
+        --out "$(dirname "$ckpt")/certify-$m.csv" 2>"$OUT/certify-$run-$m.err" | tee -a "$OUT/certify.txt"
+      echo "rc ${PIPESTATUS[0]} ($run, $m)"; tail -3 "$OUT/certify-$run-$m.err"
     done
   done
 fi

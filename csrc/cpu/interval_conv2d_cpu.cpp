@@ -221,6 +221,21 @@ at::Tensor pad_interleave(const at::Tensor& center, const at::Tensor& radius, co
           }
           continue;
         }
+        if (cs[1] == 1 && rs[1] == 1) {
+          // Channels contiguous, pixels further apart (a 1x1 stride-2 layer's
+          // view of every other column of a channels-last box): pixel by pixel.
+          for (int64_t iw = 0; iw < g.width; ++iw) {
+            const scalar_t* cpx = cp + n * cs[0] + ih * cs[2] + iw * cs[3];
+            const scalar_t* rpx = rp + n * rs[0] + ih * rs[2] + iw * rs[3];
+            scalar_t* dst = din + iw * C * 2;
+            for (int64_t ch = 0; ch < C; ++ch) {
+              dst[2 * ch] = cpx[ch];
+              dst[2 * ch + 1] = rpx[ch];
+              below_zero += rpx[ch] < scalar_t(0);
+            }
+          }
+          continue;
+        }
         // Whole blocks of eight channels first, so that each input position
         // gets one contiguous 16-element write (a cache line in float) from
         // eight input rows; then the rest channel by channel. Channel by
@@ -417,7 +432,29 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
   at::Tensor orad = at::empty_like(oc);
   if (oc.numel() == 0) return {oc, orad};
   const int64_t cin_g = g.channels / g.groups, kh = g.kh, kw = g.kw;
-  const int64_t hp = g.height + 2 * g.padding[0], wp = g.width + 2 * g.padding[1];
+  // A 1x1 convolution of stride s without padding reads only every s-th row
+  // and column of its input: the copy below (pad_interleave) then takes just
+  // those, from a strided view, and the kernel runs a 1x1 stride-1
+  // convolution over them (gs; a quarter of the copy at s = 2). The output's
+  // layout stays the center's (fmt above). Against the whole copy, the six
+  // MixTrain 1x1 s2 layers, alternating in one process, medians of 7
+  // (session 26, 2-core AMD EPYC; results/cpu-2core-avx2-conv1x1-stride2-
+  // subsample-ab-2026-11-24.json): NCHW 1.04-1.22x at B = 1, 1.24-1.45x at
+  // B = 8; channels-last 1.00-1.12x and 1.12-1.20x.
+  const bool subsample = kh == 1 && kw == 1 && g.padding[0] == 0 && g.padding[1] == 0 &&
+                         (g.stride[0] > 1 || g.stride[1] > 1);
+  ConvGeometry gs = g;
+  at::Tensor cin = center, rin = radius;
+  if (subsample) {
+    gs.height = g.out_h;
+    gs.width = g.out_w;
+    gs.stride[0] = gs.stride[1] = 1;
+    cin = center.slice(2, 0, (g.out_h - 1) * g.stride[0] + 1, g.stride[0])
+              .slice(3, 0, (g.out_w - 1) * g.stride[1] + 1, g.stride[1]);
+    rin = radius.slice(2, 0, (g.out_h - 1) * g.stride[0] + 1, g.stride[0])
+              .slice(3, 0, (g.out_w - 1) * g.stride[1] + 1, g.stride[1]);
+  }
+  const int64_t hp = gs.height + 2 * g.padding[0], wp = gs.width + 2 * g.padding[1];
 
   AT_DISPATCH_FLOATING_TYPES(center.scalar_type(), "interval_conv2d_cpu", [&] {
     const int64_t C = g.channels;
@@ -493,7 +530,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     // MixTrain layer at B = 1 and 8 -- on the 7x7 stem at B = 8 by 6-10%.
     const int64_t positions = g.out_h * g.out_w;
     // Samples per copy of the input (pad_chunk_samples), each copy computed before the next is made.
-    const int64_t chunk = pad_chunk_samples(g, hp, wp, sizeof(scalar_t));
+    const int64_t chunk = pad_chunk_samples(gs, hp, wp, sizeof(scalar_t));
     int64_t want = std::max<int64_t>(1, (4 * at::get_num_threads() + chunk * g.groups - 1) /
                                             (chunk * g.groups));  // spans per sample and group
     // Layers with at least two 2-vector channel blocks (64 float channels on
@@ -510,8 +547,8 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
     const int64_t S = std::min<int64_t>((positions + spans - 1) / spans, 96);
     const int64_t per = (positions + S - 1) / S;
     // Samples [n0, n0 + nc) at a time, once more zero-padded, channels-last, center and radius interleaved.
-    for_each_padded_copy(center, radius, g, hp, wp, chunk, false, [&](const at::Tensor& xt, int64_t n0, int64_t nc,
-                                                                      bool) {
+    for_each_padded_copy(cin, rin, gs, hp, wp, chunk, false, [&](const at::Tensor& xt, int64_t n0, int64_t nc,
+                                                                 bool) {
       const scalar_t* x = xt.data_ptr<scalar_t>();
       at::parallel_for(0, nc * g.groups * per * csplit, 1, [&](int64_t t0, int64_t t1) {
         std::vector<scalar_t> tile(S * op * 2);
@@ -522,7 +559,7 @@ std::tuple<at::Tensor, at::Tensor> interval_conv2d_cpu(const at::Tensor& center,
           const int64_t ob0 = part == 0 ? 0 : half, ob1 = csplit == 1 || part == 1 ? op : half;
           IntervalDirectConv<scalar_t> d{x + (ns * hp * wp * C + gi * cin_g) * 2, off.data(), Kg, wp,
                                          wk + gi * Kg * 2 * op, b.defined() ? bp.data() + gi * op * 2 : nullptr,
-                                         op, g.stride[0], g.stride[1], g.out_w, tile.data(), ob0, ob1};
+                                         op, gs.stride[0], gs.stride[1], g.out_w, tile.data(), ob0, ob1};
           d.ps = 2 * C;
           if (panels) d.wpanel = Kg * 2 * lanes;
           interval_direct_conv_span(d, j0, cnt);

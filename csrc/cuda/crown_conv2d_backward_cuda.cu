@@ -25,7 +25,7 @@ namespace {
 // before, (A.sum({2, 3}) * bias).sum(1), was three launches with a strided
 // reduction over channels-last A: 8.6-27.8 us of the op's 25.6-65.9 us on
 // the nets' first layers at 144 rows (H100, CUDA-graph replay,
-// results/h100-crown-conv-probe-2026-11-24.json). IEEE float32 (guard): a
+// results/h100-crown-conv-bias-term-2026-11-24.json). IEEE float32 (guard): a
 // TF32 product would round the bias term by about 1e-3.
 at::Tensor bias_term(const at::Tensor& A, const at::Tensor& bias) {
   const int64_t n = A.size(0), pixels = A.size(2) * A.size(3);

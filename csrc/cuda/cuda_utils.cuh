@@ -5,6 +5,8 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include "common/ieee_matmul_guard.h"
+
 #include <array>
 #include <cstdint>
 
@@ -58,25 +60,8 @@ __device__ __forceinline__ T block_sum(T v, T* scratch) {
 // (torch.set_float32_matmul_precision("high")), so every cuBLAS and cuDNN call
 // in these kernels runs in IEEE float32, whatever the global settings say.
 
-// cuBLAS: the precision is a global setting read at each GEMM, so it is set
-// to "highest" for the guard's scope and restored after. (A thread running
-// its own GEMM at the same moment could see the change; it then runs in
-// IEEE float32 too, never less precise.)
-class IeeeMatmulGuard {
- public:
-  IeeeMatmulGuard() : saved_(at::globalContext().float32MatmulPrecision()) {
-    if (saved_ != at::Float32MatmulPrecision::HIGHEST) at::globalContext().setFloat32MatmulPrecision("highest");
-  }
-  ~IeeeMatmulGuard() {
-    if (saved_ == at::Float32MatmulPrecision::HIGH) at::globalContext().setFloat32MatmulPrecision("high");
-    if (saved_ == at::Float32MatmulPrecision::MEDIUM) at::globalContext().setFloat32MatmulPrecision("medium");
-  }
-  IeeeMatmulGuard(const IeeeMatmulGuard&) = delete;
-  IeeeMatmulGuard& operator=(const IeeeMatmulGuard&) = delete;
-
- private:
-  at::Float32MatmulPrecision saved_;
-};
+// cuBLAS: common/ieee_matmul_guard.h (no CUDA headers, so that a CPU build tests it).
+using IeeeMatmulGuard = ::mixtrain::IeeeMatmulGuard;
 
 // cuDNN: at::_convolution takes allow_tf32 per call, so no global changes.
 inline at::Tensor conv2d_ieee(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,

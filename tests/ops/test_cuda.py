@@ -36,14 +36,24 @@ def kernel_choice(request):
         _C._set_kernel_choice(op, "auto")
 
 
-@pytest.fixture
-def tf32_allowed():
-    """The settings of a training script that asked for speed: TF32 in cuBLAS and cuDNN."""
+@pytest.fixture(params=["legacy", "fp32_precision"])
+def tf32_allowed(request):
+    """The settings of a training script that asked for speed: TF32 in cuBLAS
+    and cuDNN, through torch's legacy API or its fp32_precision one (torch >=
+    2.9; with it alone torch's legacy getter raises, see test_tf32_guard.py)."""
     matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("high")
+    new = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+    if request.param == "fp32_precision" and new is None:
+        pytest.skip("this torch has no fp32_precision API")
     torch.backends.cudnn.allow_tf32 = True
-    yield
+    if request.param == "legacy":
+        torch.set_float32_matmul_precision("high")
+    else:
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+    yield request.param
     torch.set_float32_matmul_precision(matmul)
+    if new is not None:
+        torch.backends.cuda.matmul.fp32_precision = new
     torch.backends.cudnn.allow_tf32 = cudnn
 
 
@@ -100,6 +110,45 @@ def test_cuda_interval_linear_sizes(shape, linear_split):
         assert_close_to_oracle(g.cpu(), r32, o, factor=8.0)
 
 
+@pytest.mark.parametrize("shape", [(8, 1030, 516), (16, 2048, 200)])
+def test_cuda_interval_linear_float64_tiles(shape, linear_split):
+    """The 8- and 16-row tiles' split of K in float64 (their shared-memory
+    partial sums are twice as wide as in float32)."""
+    M, K, N = shape
+    c, r = torch.randn(M, K, dtype=torch.float64), torch.rand(M, K, dtype=torch.float64)
+    w, b = torch.randn(N, K, dtype=torch.float64), torch.randn(N, dtype=torch.float64)
+    for g, want in zip(mc.interval_linear(c.cuda(), r.cuda(), w.cuda(), b.cuda()), reference.interval_linear(c, r, w, b)):
+        torch.testing.assert_close(g.cpu(), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "view"])
+def test_cuda_crown_conv2d_backward_layouts(layout, dtype):
+    """The CUDA bias term reads A as one matrix in its own memory order
+    (crown_conv2d_backward_cuda.cu: bias_term): NCHW, channels-last and a
+    non-dense view of A, one channel, a 1x1 output (where both layouts'
+    strides coincide), with and without bias, against the reference."""
+    g = torch.Generator().manual_seed(5)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    for N, O, C, k, s, p, size in [(6, 32, 16, 3, 1, 1, (8, 8)), (3, 1, 5, 3, 2, 1, (9, 7)), (4, 24, 3, 4, 1, 0, (4, 4)),
+                                   (2, 16, 32, 3, 2, 0, (3, 3))]:
+        oh = (size[0] + 2 * p - k) // s + 1
+        ow = (size[1] + 2 * p - k) // s + 1
+        A = torch.randn(N, O, oh, 2 * ow if layout == "view" else ow, generator=g, dtype=dtype)
+        if layout == "view":
+            A = A[..., ::2]
+        if layout == "channels_last":
+            A = A.contiguous(memory_format=torch.channels_last)
+        w = torch.randn(O, C, k, k, generator=g, dtype=dtype)
+        for bias in (torch.randn(O, generator=g, dtype=dtype), None):
+            got = mc.crown_conv2d_backward(A.cuda(), w.cuda(), None if bias is None else bias.cuda(), s, p,
+                                           input_size=size)
+            want = reference.crown_conv2d_backward(A, w, bias, (s, s), (p, p), (1, 1), size)
+            for x, y in zip(got, want):
+                assert x.shape == y.shape
+                torch.testing.assert_close(x.cpu(), y, **tol)
+
+
 def test_cuda_symbolic_linear_many_rows():
     B, R, K, N = 3, 300, 200, 130
     c, g, w = torch.randn(B, K), torch.randn(B, R, K), torch.randn(N, K)
@@ -146,7 +195,10 @@ def test_cuda_ops_stay_ieee_float32_when_tf32_is_allowed(tf32_allowed, kernel_ch
         oracle = ref_call(op, args64, kwargs)
         for g, r, o in zip(got, ref, oracle):
             assert_close_to_oracle(g.cpu(), r, o, factor=8.0)
-    assert torch.get_float32_matmul_precision() == "high"
+    if tf32_allowed == "legacy":
+        assert torch.get_float32_matmul_precision() == "high"
+    else:
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     assert torch.backends.cudnn.allow_tf32
 
 
