@@ -28,19 +28,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         // IeeeMatmulGuard (common/ieee_matmul_guard.h), for
         // tests/ops/test_tf32_guard.py to check on any build; the guard
         // restores them on return.
-        at::Float32MatmulPrecision p;
+        const char* inside;
         bool no_tf32;
         {
           const mixtrain::IeeeMatmulGuard ieee;
-          p = at::globalContext().float32MatmulPrecision();
+          inside = mixtrain::IeeeMatmulGuard::inside_precision();
           no_tf32 = at::NoTF32Guard::should_disable_tf32();
         }
-        const char* legacy = p == at::Float32MatmulPrecision::HIGHEST ? "highest"
-                             : p == at::Float32MatmulPrecision::HIGH  ? "high"
-                                                                      : "medium";
-        return py::make_tuple(legacy, no_tf32, at::NoTF32Guard::should_disable_tf32());
+        return py::make_tuple(inside, no_tf32, at::NoTF32Guard::should_disable_tf32());
       },
-      "Tests only: (float32 matmul precision, NoTF32Guard active) inside the CUDA kernels' IEEE guard, "
+      "Tests only: (CUDA float32 matmul precision, NoTF32Guard active) inside the CUDA kernels' IEEE guard, "
       "and whether NoTF32Guard is still active after it");
   mixtrain::bind_direct_calls(m);
 }

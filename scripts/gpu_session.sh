@@ -28,7 +28,15 @@ mkdir -p "$OUT"
 # most 16 MiB, and two training runs' checkpoints pushed the archive past that
 # once, which lost every file of the call. Small ones (mnist_small's) come
 # back, so that the CPU can certify the very network the GPU certified.
-trap 'find "$OUT" -name "*.pt" -size +4M -delete; tar czf "$FINAL/results.tgz" -C "$FINAL" w && rm -rf "$OUT"' EXIT
+# (All of them go when together they pass 8 MB: several train runs.)
+pack() {
+  find "$OUT" -name "*.pt" -size +4M -delete
+  local total
+  total=$(find "$OUT" -name "*.pt" -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  [ "$total" -gt 8000000 ] && find "$OUT" -name "*.pt" -delete
+  tar czf "$FINAL/results.tgz" -C "$FINAL" w && rm -rf "$OUT"
+}
+trap pack EXIT
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 STEPS=" ${*:-build tests ops bounds} "
@@ -112,7 +120,9 @@ if has train; then
   for i in "${!train_runs[@]}"; do
     if [ "$(left)" -lt 10 ]; then echo "no time left for train run $i"; break; fi
     # CERTIFY_LIMIT seconds stay for the certify step when it runs in the same call.
-    timeout $(atleast1 $(( $(left) - $(has certify && echo ${CERTIFY_LIMIT:-120} || echo 0) ))) \
+    budget=$(( $(left) - $(has certify && echo ${CERTIFY_LIMIT:-120} || echo 0) ))
+    if [ "$budget" -lt 30 ]; then echo "no time left for train run $i (certify keeps its share)"; break; fi
+    timeout $budget \
       "$PY" -m mixtrain_cuda train --device cuda --no-progress --out "$OUT/run$i" ${train_runs[$i]} \
       > "$OUT/train$i.log" 2>&1
     echo "rc $?"; tail -12 "$OUT/train$i.log"

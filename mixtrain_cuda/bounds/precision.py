@@ -14,6 +14,14 @@ import contextlib
 
 import torch
 
+# torch >= 2.10: the CUDA-matmul entry of the fp32_precision API, which torch's
+# CUDA products read there. The legacy getter (get_float32_matmul_precision)
+# raises where the two APIs disagree -- a user who set only
+# torch.backends.cuda.matmul.fp32_precision = "tf32" -- and the legacy setter
+# also changes the CPU's oneDNN setting (csrc/common/ieee_matmul_guard.h, the
+# same choice in C++).
+_FP32_PRECISION_API = torch.__version__ >= "2.10" and hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
 
 @contextlib.contextmanager
 def ieee_float32(device):
@@ -22,12 +30,20 @@ def ieee_float32(device):
     if torch.device(device).type != "cuda":
         yield
         return
-    matmul = torch.get_float32_matmul_precision()
+    cuda_matmul = torch.backends.cuda.matmul
+    if _FP32_PRECISION_API:
+        matmul = cuda_matmul.fp32_precision
+        cuda_matmul.fp32_precision = "ieee"
+    else:
+        matmul = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
     cudnn = torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("highest")
     torch.backends.cudnn.allow_tf32 = False
     try:
         yield
     finally:
-        torch.set_float32_matmul_precision(matmul)
+        if _FP32_PRECISION_API:
+            cuda_matmul.fp32_precision = matmul
+        else:
+            torch.set_float32_matmul_precision(matmul)
         torch.backends.cudnn.allow_tf32 = cudnn

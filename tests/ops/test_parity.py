@@ -537,22 +537,27 @@ def test_interval_conv2d_direct_every_block_size(dtype, monkeypatch):
             torch.testing.assert_close(x, y, **tol)
 
 
-@pytest.mark.parametrize("layout", ["nchw", "cl", "strided"])
+@pytest.mark.parametrize("layout", ["nchw", "cl", "strided", "mixed"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_interval_conv2d_1x1_strided_reads_only_its_pixels(layout, dtype, monkeypatch):
     """The direct path copies only every s-th row and column of a 1x1
     stride-s unpadded layer's input (a strided view, then a 1x1 stride-1
     convolution): the reference's values and the input's layout kept, with
-    equal and unequal strides, odd sizes whose last row or column is not
-    read, a 1x1 input and an empty batch."""
+    equal and unequal strides (a stride of 1 along the width leaves
+    channels-last rows dense), odd sizes whose last row or column is not
+    read, a 1x1 input, an empty batch, and a channels-last center beside an
+    NCHW radius ("mixed")."""
     monkeypatch.setenv("MIXTRAIN_CPU_CONV", "direct")
     torch.manual_seed(31)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else {}
     for B, C, H, W, O, stride in [(1, 64, 16, 16, 128, (2, 2)), (3, 5, 7, 9, 6, (2, 2)), (2, 16, 9, 8, 8, (3, 2)),
-                                  (1, 8, 1, 1, 4, (2, 2)), (0, 4, 4, 4, 4, (2, 2)), (2, 32, 15, 16, 24, (2, 3))]:
+                                  (1, 8, 1, 1, 4, (2, 2)), (0, 4, 4, 4, 4, (2, 2)), (2, 32, 15, 16, 24, (2, 3)),
+                                  (2, 16, 9, 7, 8, (2, 1)), (1, 24, 6, 9, 16, (1, 2))]:
         c, r = torch.randn(B, C, H, W, dtype=dtype), torch.rand(B, C, H, W, dtype=dtype)
+        if layout in ("cl", "mixed"):
+            c = c.contiguous(memory_format=torch.channels_last)
         if layout == "cl":
-            c, r = c.contiguous(memory_format=torch.channels_last), r.contiguous(memory_format=torch.channels_last)
+            r = r.contiguous(memory_format=torch.channels_last)
         if layout == "strided":
             c = torch.randn(B, C, H, 2 * W, dtype=dtype)[..., ::2]
         w, b = torch.randn(O, C, 1, 1, dtype=dtype), torch.randn(O, dtype=dtype)
@@ -561,7 +566,8 @@ def test_interval_conv2d_1x1_strided_reads_only_its_pixels(layout, dtype, monkey
         for x, y in zip(got, want):
             assert x.shape == y.shape
             if B > 0 and H * W > 1:
-                assert x.is_contiguous(memory_format=torch.channels_last if layout == "cl" else torch.contiguous_format)
+                cl = layout in ("cl", "mixed")  # (the center's layout)
+                assert x.is_contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
             torch.testing.assert_close(x, y, **tol)
 
 
