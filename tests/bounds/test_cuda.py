@@ -50,6 +50,8 @@ def test_cuda_bounds_ignore_tf32_settings(method):
     lb_cpu, _ = BoundedModule(model).compute_bounds(x, 0.1, method, C=C)
     bm = BoundedModule(copy.deepcopy(model).cuda())
     saved = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    saved_new = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+    new_api = saved_new is not None
     try:
         torch.set_float32_matmul_precision("highest")
         torch.backends.cudnn.allow_tf32 = False
@@ -58,13 +60,22 @@ def test_cuda_bounds_ignore_tf32_settings(method):
         torch.backends.cudnn.allow_tf32 = True
         lb, _ = bm.compute_bounds(x.cuda(), 0.1, method, C=C.cuda())
         assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.allow_tf32
+        if new_api:  # TF32 through torch's fp32_precision API alone (its legacy getter raises there)
+            torch.set_float32_matmul_precision("highest")
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+            lb_new, _ = bm.compute_bounds(x.cuda(), 0.1, method, C=C.cuda())
+            assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     finally:
         torch.set_float32_matmul_precision(saved[0])
+        if new_api:
+            torch.backends.cuda.matmul.fp32_precision = saved_new
         torch.backends.cudnn.allow_tf32 = saved[1]
     scale = max(1.0, lb_cpu.abs().max().item())
     # TF32 would move these by about 1e-3 of the terms summed; float32 on
     # another summation order (atomics, CPU vs GPU) by about 1e-6.
     torch.testing.assert_close(lb, lb_ieee, rtol=1e-5, atol=1e-5 * scale)
+    if new_api:
+        torch.testing.assert_close(lb_new, lb_ieee, rtol=1e-5, atol=1e-5 * scale)
     torch.testing.assert_close(lb.cpu(), lb_cpu, rtol=1e-4, atol=1e-4 * scale)
 
 
