@@ -5,7 +5,9 @@ transposed convolution or the bias term costs. Needs a GPU. Usage:
 
     python benchmarks/crown_conv_probe.py OUT.json
 
-Session 25's run: results/h100-crown-conv-bias-term-2026-11-24.json."""
+Times are bench.cuda_graph_seconds (64 calls per graph, median of replays),
+in us. Session 25's run (results/h100-crown-conv-bias-term-2026-11-24.json)
+took the median of 15 replays timed by events, the same measure."""
 import json
 import os
 import sys
@@ -15,31 +17,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import mixtrain_cuda  # noqa: E402,F401  (registers the ops)
+from mixtrain_cuda import bench  # noqa: E402
 from mixtrain_cuda.ops import reference  # noqa: E402
-
-
-def graph_us(fn, reps=64):
-    """Kernel time per call: 64 calls captured in a CUDA graph, median of 15
-    replays (no host launch cost in it)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    times = []
-    for _ in range(15):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        g.replay()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) * 1000 / reps)
-    return sorted(times)[len(times) // 2]
 
 
 # (label, in channels, input side, out channels, kernel, stride, padding): the
@@ -71,7 +50,7 @@ def main(out_path):
             ("conv_transpose2d", lambda: F.conv_transpose2d(A, w, None, (st, st), (pad, pad), out_pad)),
             ("conv_transpose2d_nchw_A", lambda: F.conv_transpose2d(Ac, w, None, (st, st), (pad, pad), out_pad)),
         ]
-        res[label] = {name: graph_us(fn) for name, fn in variants}
+        res[label] = {name: bench.cuda_graph_seconds(fn) * 1e6 for name, fn in variants}
         print(label, " ".join("%s %.1f us" % kv for kv in res[label].items()))
     with open(out_path, "w") as f:
         json.dump(res, f, indent=1)

@@ -71,23 +71,6 @@ def _symbolic_cases():
                lambda c=c, g=g, w=w, R=R: reference.symbolic_linear(c, g, w, None, R))
 
 
-def _graph_seconds(fn, calls=64):
-    """GPU time per call of `calls` calls replayed from one CUDA graph: the
-    kernels alone, without the host's launch cost (which is most of a small
-    op's time on the device machine's host: 15-25 us per torch op)."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(calls):
-            fn()
-    return bench.median_seconds(graph.replay, DEVICE, budget=0.3) / calls
-
-
 def _time(op, choice, fn):
     _C._set_kernel_choice(op, choice)
     try:
@@ -122,14 +105,14 @@ def main():
                 # The W-read floor: the op must read W (and b) once.
                 row["w_floor_s"] = 4 * (info["k"] * info["n"] + info["n"]) / bandwidth
                 _C._set_kernel_choice(op, "own")
-                row["own_graph_s"] = _graph_seconds(fused)
+                row["own_graph_s"] = bench.cuda_graph_seconds(fused)
                 _C._set_kernel_choice(op, "auto")
-                row["reference_graph_s"] = _graph_seconds(ref)
+                row["reference_graph_s"] = bench.cuda_graph_seconds(ref)
                 # Every split of K between warps (csrc/cuda/interval_linear_cuda.cu).
                 _C._set_kernel_choice(op, "own")
                 for split in (1, 2, 4, 8):
                     _C._set_interval_linear_split(split)
-                    row["own_graph_split%d_s" % split] = _graph_seconds(fused)
+                    row["own_graph_split%d_s" % split] = bench.cuda_graph_seconds(fused)
                 _C._set_interval_linear_split(0)
                 _C._set_kernel_choice(op, "auto")
                 print("    graph-replayed by warps per feature: " + ", ".join(

@@ -258,6 +258,24 @@ def median_seconds(fn, device="cpu", repeats=None, budget=0.5):
     return statistics.median(times)
 
 
+def cuda_graph_seconds(fn, calls=64, budget=0.3):
+    """GPU time per call of `calls` calls replayed from one CUDA graph: the
+    kernels alone, without the host's launch cost (which is most of a small
+    op's time on the device machine's host: 15-25 us per torch op). Three
+    warm-up calls on a side stream first, as graph capture requires."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    return median_seconds(graph.replay, "cuda", budget=budget) / calls
+
+
 def _cuda_median_seconds(fn, repeats=None, budget=0.5):
     """CUDA events around batches of calls made back to back (about 2 ms of
     work each), median over batches of the time per call. A host clock with a
