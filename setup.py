@@ -84,7 +84,8 @@ def _extensions():
     with_cuda, why = _decide_cuda(torch)
     print("mixtrain_cuda build: CUDA kernels %s (%s)" % ("ON" if with_cuda else "OFF", why))
 
-    sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
+    sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp"))
+                     + glob.glob(os.path.join("csrc", "autograd", "*.cpp")))
     # The C++ standard is left to torch (C++20 since torch 2.10, C++17 before).
     # -fopenmp: at::parallel_for is inlined into our code and runs serially
     # unless the extension itself is compiled with OpenMP.

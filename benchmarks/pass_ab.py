@@ -24,10 +24,20 @@ pass is measured apart from this machine's slow and fast phases. --switch:
 - winograd-f43: the Winograd path's F(4x4, 3x3) tiles where `winograd_tile`
   takes them (csrc/cpu/interval_conv2d_winograd_cpu.cpp); without,
   MIXTRAIN_CPU_WINOGRAD_TILE=2: F(2x2, 3x3) everywhere and the rules as before
-  it.
+  it;
+- cpp-autograd: the C++ autograd kernels of interval_linear, interval_conv2d,
+  interval_relu and interval_relu_backward (csrc/autograd/); without, the
+  torch.library.register_autograd kernels in Python they replaced
+  (`python_autograd` below, the same formulas), registered over them for the
+  "without" passes and removed again. Only passes that record a graph see a
+  difference: use it with --backward.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
-        [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--json PATH]
+        [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--backward] [--json PATH]
+
+--backward times a training pass instead: bounds with autograd recording,
+then the backward of robust_loss (the cross-entropy of the worst-case logits)
+to the network's weights.
 
 Passes as benchmarks/peer_auto_lirpa.py times them: margins of the true
 class, a randomly initialized network in evaluation mode, no gradient, eps 0.1
@@ -47,7 +57,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from mixtrain_cuda import _C, bench  # noqa: E402
-from mixtrain_cuda.bounds import BoundedModule, _ops, margin_spec  # noqa: E402
+from mixtrain_cuda.bounds import BoundedModule, _ops, margin_spec, robust_cross_entropy  # noqa: E402
 from mixtrain_cuda.cpu_allocator import tune_cpu_allocator  # noqa: E402
 from mixtrain_cuda.models import INPUT_SHAPES, NUM_CLASSES, get_model  # noqa: E402
 
@@ -55,7 +65,69 @@ KNOB = "MIXTRAIN_CPU_WINOGRAD"
 CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
 PANELS_KNOB = "MIXTRAIN_CPU_CONV_PANELS"
 TILE_KNOB = "MIXTRAIN_CPU_WINOGRAD_TILE"
-SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43")
+SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43", "cpp-autograd")
+
+
+def python_autograd(lib):
+    """Registers into `lib` the Python autograd kernels that the four ops had
+    before csrc/autograd/ (session 27): the same formulas, in Python."""
+    from mixtrain_cuda.ops import interval_relu_backward
+    from mixtrain_cuda.ops._conv_args import conv_backward
+
+    def linear_setup(ctx, inputs, output):
+        ctx.has_bias = inputs[3] is not None
+        ctx.save_for_backward(*inputs[:3])
+
+    def linear_backward(ctx, grad_center, grad_radius):
+        center, radius, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        N, K = weight.shape
+        gc, gr = grad_center.reshape(-1, N), grad_radius.reshape(-1, N)
+        d_center = (gc @ weight).reshape(center.shape) if need[0] else None
+        d_radius = (gr @ weight.abs()).reshape(radius.shape) if need[1] else None
+        d_weight = None
+        if need[2]:
+            d_weight = gc.t() @ center.reshape(-1, K) + weight.sign() * (gr.t() @ radius.reshape(-1, K))
+        d_bias = gc.sum(0) if ctx.has_bias and need[3] else None
+        return d_center, d_radius, d_weight, d_bias
+
+    def conv_setup(ctx, inputs, output):
+        ctx.conv = tuple(inputs[4:])
+        ctx.has_bias = inputs[3] is not None
+        ctx.save_for_backward(*inputs[:3])
+
+    def conv_backward_(ctx, grad_center, grad_radius):
+        center, radius, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_c, d_wc, d_b = conv_backward(grad_center, center, weight, *ctx.conv,
+                                       [need[0], need[2], ctx.has_bias and need[3]], with_bias=ctx.has_bias)
+        d_r, d_wr, _ = conv_backward(grad_radius, radius, weight.abs(), *ctx.conv, [need[1], need[2], False])
+        d_weight = d_wc + weight.sign() * d_wr if need[2] else None
+        return d_c, d_r, d_weight, d_b, None, None, None, None
+
+    def relu_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    def relu_backward(ctx, grad_center, grad_radius):
+        center, radius = ctx.saved_tensors
+        d_center, d_radius = interval_relu_backward(grad_center, grad_radius, center, radius)
+        need = ctx.needs_input_grad
+        return (d_center if need[0] else None), (d_radius if need[1] else None)
+
+    def relu_grad_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[2:])
+
+    def relu_grad_backward(ctx, grad_d_center, grad_d_radius):
+        center, radius = ctx.saved_tensors
+        d_gc, d_gr = interval_relu_backward(grad_d_center, grad_d_radius, center, radius)
+        need = ctx.needs_input_grad
+        return (d_gc if need[0] else None), (d_gr if need[1] else None), None, None
+
+    for op, backward, setup in (("interval_linear", linear_backward, linear_setup),
+                                ("interval_conv2d", conv_backward_, conv_setup),
+                                ("interval_relu", relu_backward, relu_setup),
+                                ("interval_relu_backward", relu_grad_backward, relu_grad_setup)):
+        torch.library.register_autograd("mixtrain::" + op, backward, setup_context=setup, lib=lib)
 
 
 class Without:
@@ -76,6 +148,10 @@ class Without:
             os.environ[PANELS_KNOB] = "0"
         elif self.switch == "winograd-f43":
             os.environ[TILE_KNOB] = "2"
+        elif self.switch == "cpp-autograd":
+            # A newer registration for the same key wins; destroying the library removes it again.
+            self.lib = torch.library.Library("mixtrain", "FRAGMENT")
+            python_autograd(self.lib)
         elif self.switch == "packed-linear":
             _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
@@ -89,13 +165,18 @@ class Without:
         os.environ.pop(TILE_KNOB, None)
         _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
+        if getattr(self, "lib", None) is not None:
+            self.lib._destroy()
+            self.lib = None
 
 
-def time_case(switch, net, method, k, passes):
+def time_case(switch, net, method, k, passes, backward=False):
     torch.manual_seed(0)
-    bm = BoundedModule(get_model(net).eval())
+    model = get_model(net).eval()
+    bm = BoundedModule(model)
     x = torch.rand(k, *INPUT_SHAPES[net])
-    C = margin_spec(torch.randint(0, NUM_CLASSES[net], (k,)), NUM_CLASSES[net])
+    y = torch.randint(0, NUM_CLASSES[net], (k,))
+    C = margin_spec(y, NUM_CLASSES[net])
     eps = 0.1 if net.startswith("mnist") else 2.0 / 255
     times = {"with": [], "without": []}
     bounds = {}
@@ -103,12 +184,19 @@ def time_case(switch, net, method, k, passes):
         for side in times:
             with Without(switch, bm, k) if side == "without" else contextlib.nullcontext():
                 start = time.perf_counter()
-                with torch.no_grad():
-                    bounds[side] = bm.compute_bounds(x, eps, method, C=C)
+                if backward:
+                    lb, ub = bm.compute_bounds(x, eps, method, C=C)
+                    robust_cross_entropy(lb, y).backward()
+                    bounds[side] = (lb.detach(), ub.detach()) + tuple(p.grad for p in model.parameters())
+                    model.zero_grad(set_to_none=True)
+                else:
+                    with torch.no_grad():
+                        bounds[side] = bm.compute_bounds(x, eps, method, C=C)
                 times[side].append(time.perf_counter() - start)
     diff = max(float((a - b).abs().max()) for a, b in zip(bounds["with"], bounds["without"]))
     scale = max(float(b.abs().max()) for b in bounds["without"])
-    return dict(switch=switch, net=net, method=method, k=k, passes=passes, max_bound_difference=diff,
+    return dict(switch=switch, net=net, method=method, k=k, passes=passes, backward=backward,
+                max_bound_difference=diff,
                 bound_scale=scale, **{side + "_s": statistics.median(v[2:]) for side, v in times.items()})
 
 
@@ -119,6 +207,8 @@ def main(argv=None):
     ap.add_argument("--methods", default="ibp,crown-ibp")
     ap.add_argument("--ks", default="8,16,50", help="points per pass (default: 8,16,50)")
     ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
+    ap.add_argument("--backward", action="store_true",
+                    help="time training passes: bounds with autograd, then robust_loss's backward to the weights")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if any(k in os.environ for k in (KNOB, CHUNK_KNOB, PANELS_KNOB, TILE_KNOB, "MIXTRAIN_CPU_CONV")):
@@ -131,7 +221,7 @@ def main(argv=None):
     for net in a.nets.split(","):
         for method in a.methods.split(","):
             for k in [int(v) for v in a.ks.split(",")]:
-                row = time_case(a.switch, net, method, k, a.passes)
+                row = time_case(a.switch, net, method, k, a.passes, a.backward)
                 rows.append(row)
                 print("%-12s %-9s k=%-3d with %s %8.2f ms  without %8.2f ms  %.2fx  max |bound diff| %.1e of %.1e" % (
                     net, method, k, a.switch, row["with_s"] * 1e3, row["without_s"] * 1e3,

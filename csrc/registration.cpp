@@ -1,6 +1,7 @@
 // Every schema of the `mixtrain` op library, in one place. Backends add
-// implementations with TORCH_LIBRARY_IMPL in cpu/ and cuda/; autograd and fake
-// (meta) kernels are registered from Python (mixtrain_cuda/ops/).
+// implementations with TORCH_LIBRARY_IMPL in cpu/ and cuda/; the IBP ops'
+// autograd in autograd/ (C++, for the host cost), the other ops' autograd and
+// every fake (meta) kernel from Python (mixtrain_cuda/ops/).
 // Shapes and layouts are documented in csrc/README.md.
 #include <torch/library.h>
 

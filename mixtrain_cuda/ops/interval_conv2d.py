@@ -2,7 +2,7 @@
 import torch
 
 from . import reference
-from ._conv_args import conv_backward, conv_out_hw, pair
+from ._conv_args import conv_out_hw, pair
 from ._extension import LOADED, call_kernel, use_kernel
 from ._layout import empty_box_output
 
@@ -32,19 +32,4 @@ if LOADED:
         shape = (center.shape[0], weight.shape[0], oh, ow)
         return empty_box_output(center, shape), empty_box_output(center, shape)
 
-    def _setup(ctx, inputs, output):
-        center, radius, weight, bias, stride, padding, dilation, groups = inputs
-        ctx.conv = (stride, padding, dilation, groups)
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(center, radius, weight)
-
-    def _backward(ctx, grad_center, grad_radius):
-        center, radius, weight = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        d_c, d_wc, d_b = conv_backward(grad_center, center, weight, *ctx.conv,
-                                       [need[0], need[2], ctx.has_bias and need[3]], with_bias=ctx.has_bias)
-        d_r, d_wr, _ = conv_backward(grad_radius, radius, weight.abs(), *ctx.conv, [need[1], need[2], False])
-        d_weight = d_wc + weight.sign() * d_wr if need[2] else None
-        return d_c, d_r, d_weight, d_b, None, None, None, None
-
-    torch.library.register_autograd("mixtrain::interval_conv2d", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/interval_conv2d_autograd.cpp (C++, for the host cost).

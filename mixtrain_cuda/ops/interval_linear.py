@@ -27,24 +27,4 @@ if LOADED:
         shape = (*center.shape[:-1], weight.shape[0])
         return center.new_empty(shape), center.new_empty(shape)
 
-    def _setup(ctx, inputs, output):
-        center, radius, weight, bias = inputs
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(center, radius, weight)
-
-    def _backward(ctx, grad_center, grad_radius):
-        center, radius, weight = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        N, K = weight.shape
-        gc = grad_center.reshape(-1, N)
-        gr = grad_radius.reshape(-1, N)
-        d_center = (gc @ weight).reshape(center.shape) if need[0] else None
-        d_radius = (gr @ weight.abs()).reshape(radius.shape) if need[1] else None
-        d_weight = None
-        if need[2]:
-            # d(r |W|^T)/dW = sign(W) * (g_r^T r): the subgradient 0 at W = 0.
-            d_weight = gc.t() @ center.reshape(-1, K) + weight.sign() * (gr.t() @ radius.reshape(-1, K))
-        d_bias = gc.sum(0) if ctx.has_bias and need[3] else None
-        return d_center, d_radius, d_weight, d_bias
-
-    torch.library.register_autograd("mixtrain::interval_linear", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/interval_linear_autograd.cpp (C++, for the host cost).

@@ -4,7 +4,6 @@ import torch
 from . import reference
 from ._extension import LOADED, call_kernel, use_kernel
 from ._layout import empty_box_output
-from .interval_relu_backward import interval_relu_backward
 
 
 def interval_relu(center, radius):
@@ -24,15 +23,4 @@ if LOADED:
         # As the kernels: the standard strides of the center's layout (box_format; contiguous on CUDA).
         return empty_box_output(center, center.shape), empty_box_output(center, center.shape)
 
-    def _setup(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-
-    def _backward(ctx, grad_center, grad_radius):
-        center, radius = ctx.saved_tensors
-        # One fused pass (ops/interval_relu_backward.py); it has its own autograd,
-        # so double backward works too.
-        d_center, d_radius = interval_relu_backward(grad_center, grad_radius, center, radius)
-        need = ctx.needs_input_grad
-        return (d_center if need[0] else None), (d_radius if need[1] else None)
-
-    torch.library.register_autograd("mixtrain::interval_relu", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/interval_relu_autograd.cpp (C++, for the host cost).

@@ -31,17 +31,4 @@ if LOADED:
         # As the kernels: the standard strides of the center's layout (box_format; contiguous on CUDA).
         return empty_box_output(center, center.shape), empty_box_output(center, center.shape)
 
-    def _setup(ctx, inputs, output):
-        ctx.save_for_backward(*inputs[2:])
-
-    def _backward(ctx, grad_d_center, grad_d_radius):
-        center, radius = ctx.saved_tensors
-        # The map (g_c, g_r) -> (d_c, d_r) is linear with the symmetric matrix
-        # [[mu + ml, mu - ml], [mu - ml, mu + ml]] / 2 (mu, ml: the two masks),
-        # so its transpose is itself. The masks are piecewise constant in
-        # (center, radius): their gradient is 0.
-        d_gc, d_gr = interval_relu_backward(grad_d_center, grad_d_radius, center, radius)
-        need = ctx.needs_input_grad
-        return (d_gc if need[0] else None), (d_gr if need[1] else None), None, None
-
-    torch.library.register_autograd("mixtrain::interval_relu_backward", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/interval_relu_backward_autograd.cpp (C++, for the host cost).

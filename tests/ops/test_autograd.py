@@ -92,3 +92,78 @@ def test_conv_weight_gradient_without_input_gradient():
     rc, rr = torch.nn.functional.conv2d(c, w2, padding=1), torch.nn.functional.conv2d(r, w2.abs(), padding=1)
     (rc.sum() + 2 * rr.sum()).backward()
     torch.testing.assert_close(w.grad, w2.grad)
+
+
+# The ops whose autograd is C++ (csrc/autograd/): needs_input_grad is read
+# there from the edges of the tensors given (a None bias has none).
+CPP_AUTOGRAD_OPS = ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward"]
+
+
+@pytest.mark.parametrize("op", CPP_AUTOGRAD_OPS)
+def test_gradients_of_every_subset_of_inputs(op):
+    """Any subset of the inputs may need a gradient: those that do get the
+    reference's, the others none (and a weight needing one while the input
+    does not is the training case of the first layer)."""
+    for args, kwargs in cases(op, torch.float64):
+        tensor_at = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+        for mask in range(1, 2 ** len(tensor_at)):
+            full = list(args)
+            wanted = []
+            for bit, i in enumerate(tensor_at):
+                full[i] = args[i].detach().clone().requires_grad_(bool(mask >> bit & 1))
+                if mask >> bit & 1:
+                    wanted.append(full[i])
+            outs = fused(op)(*full, **kwargs)
+            ref_outs = ref_call(op, full, kwargs)
+            weights = [torch.randn_like(o) for o in outs]
+            # allow_unused: interval_relu_backward's center and radius get no gradient (its masks are flat).
+            got = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs, weights)), wanted, allow_unused=True)
+            ref_loss = sum((o * w).sum() for o, w in zip(ref_outs, weights))
+            want = torch.autograd.grad(ref_loss, wanted, allow_unused=True) if ref_loss.requires_grad \
+                else [None] * len(wanted)
+            for x, g, w in zip(wanted, got, want):
+                g = torch.zeros_like(x) if g is None else g
+                torch.testing.assert_close(g, torch.zeros_like(x) if w is None else w, rtol=1e-9, atol=1e-9)
+            # Inputs that did not ask for a gradient got none.
+            assert all(full[i].grad is None for i in tensor_at)
+
+
+@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d"])
+def test_affine_double_backward(op):
+    """The backward is built from differentiable ops: second derivatives
+    (gradient penalties, Hessian-vector products) work as through the reference."""
+    for args, kwargs in cases(op, torch.float64, grad=True)[:2]:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        n = len(tensors)
+
+        def f(*xs):
+            full, it = [], iter(xs)
+            for a in args:
+                full.append(next(it) if isinstance(a, torch.Tensor) else a)
+            return fused(op)(*full, **kwargs)
+
+        # float64 second differences of sign(W) are flat away from W = 0.
+        assert torch.autograd.gradgradcheck(f, tensors[:n], eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", CPP_AUTOGRAD_OPS)
+def test_compiled_backward_matches_eager(op):
+    """torch.compile traces the C++ autograd (AOTAutograd runs its backward on
+    fake tensors): the compiled gradients equal the eager ones."""
+    torch._dynamo.reset()
+    args, kwargs = cases(op, torch.float32, grad=True)[0]
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+
+    def loss(*xs):
+        full, it = [], iter(xs)
+        for a in args:
+            full.append(next(it) if isinstance(a, torch.Tensor) else a)
+        return sum((o * o).sum() for o in fused(op)(*full, **kwargs))
+
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    got = torch.autograd.grad(compiled(*tensors), tensors, allow_unused=True)
+    want = torch.autograd.grad(loss(*tensors), tensors, allow_unused=True)
+    assert any(w is not None for w in want)
+    for x, g, w in zip(tensors, got, want):
+        zero = torch.zeros_like(x)
+        torch.testing.assert_close(zero if g is None else g, zero if w is None else w)
