@@ -26,7 +26,8 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   MIXTRAIN_CPU_WINOGRAD_TILE=2: F(2x2, 3x3) everywhere and the rules as before
   it;
 - cpp-autograd: the C++ autograd kernels of interval_linear, interval_conv2d,
-  interval_relu and interval_relu_backward (csrc/autograd/); without, the
+  interval_relu, interval_relu_backward, crown_relu_backward,
+  crown_conv2d_backward and crown_relu_conv2d_backward (csrc/autograd/); without, the
   torch.library.register_autograd kernels in Python they replaced
   (`python_autograd` below, the same formulas), registered over them for the
   "without" passes and removed again. Only passes that record a graph see a
@@ -69,10 +70,10 @@ SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels"
 
 
 def python_autograd(lib):
-    """Registers into `lib` the Python autograd kernels that the four ops had
+    """Registers into `lib` the Python autograd kernels that the seven ops had
     before csrc/autograd/ (session 27): the same formulas, in Python."""
-    from mixtrain_cuda.ops import interval_relu_backward
-    from mixtrain_cuda.ops._conv_args import conv_backward
+    from mixtrain_cuda.ops import crown_relu_backward, crown_relu_backward_grad, interval_relu_backward
+    from mixtrain_cuda.ops._conv_args import conv_backward, output_padding
 
     def linear_setup(ctx, inputs, output):
         ctx.has_bias = inputs[3] is not None
@@ -123,10 +124,72 @@ def python_autograd(lib):
         need = ctx.needs_input_grad
         return (d_gc if need[0] else None), (d_gr if need[1] else None), None, None
 
+    def crown_relu_setup(ctx, inputs, output):
+        ctx.upper_bound = inputs[3]
+        ctx.save_for_backward(*inputs[:3])
+
+    def crown_relu_backward_(ctx, grad_A, grad_bias):
+        A, lower, upper = ctx.saved_tensors
+        d_A, d_lower, d_upper = crown_relu_backward_grad(grad_A, grad_bias, A, lower, upper, ctx.upper_bound)
+        need = ctx.needs_input_grad
+        return (d_A if need[0] else None), (d_lower if need[1] else None), (d_upper if need[2] else None), None
+
+    def crown_conv_setup(ctx, inputs, output):
+        A, weight, bias, stride, padding, dilation, input_size = inputs
+        ctx.conv = (stride, padding, dilation, output_padding(A, weight, stride, padding, dilation, input_size))
+        ctx.save_for_backward(A, weight, bias)
+
+    def crown_conv_backward(ctx, grad_back, grad_bias_term):
+        A, weight, bias = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        stride, padding, dilation, out_pad = ctx.conv
+        d_A, d_weight, _ = torch.ops.aten.convolution_backward(
+            grad_back, A, weight, None, stride, padding, dilation, True, out_pad, 1, [need[0], need[1], False])
+        d_bias = None
+        if bias is not None:
+            if need[0]:
+                d_A = d_A + grad_bias_term.reshape(-1, 1, 1, 1) * bias.reshape(1, -1, 1, 1)
+            if need[2]:
+                d_bias = (grad_bias_term.unsqueeze(1) * A.sum((2, 3))).sum(0)
+        return d_A, d_weight, d_bias, None, None, None, None
+
+    def crown_relu_conv_setup(ctx, inputs, output):
+        A, lower, upper, upper_bound, weight, bias, stride, padding, dilation, input_size = inputs
+        ctx.upper_bound = upper_bound
+        ctx.conv = (stride, padding, dilation, input_size)
+        ctx.save_for_backward(A, lower, upper, weight, bias)
+
+    def crown_relu_conv_backward(ctx, grad_out, grad_bias):
+        A, lower, upper, weight, bias = ctx.saved_tensors
+        stride, padding, dilation, input_size = ctx.conv
+        need = ctx.needs_input_grad
+        need_relu = need[0] or need[1] or need[2]
+        stepped = crown_relu_backward(A, lower, upper, ctx.upper_bound)[0].flatten(0, 1)
+        out_pad = output_padding(stepped, weight, stride, padding, dilation, input_size)
+        d_stepped, d_weight, _ = torch.ops.aten.convolution_backward(
+            grad_out.flatten(0, 1), stepped, weight, None, stride, padding, dilation, True, out_pad, 1,
+            [need_relu, need[4], False])
+        g = grad_bias.reshape(-1)
+        d_bias = None
+        if bias is not None:
+            if need_relu:
+                d_stepped = d_stepped + g.reshape(-1, 1, 1, 1) * bias.reshape(1, -1, 1, 1)
+            if need[5]:
+                d_bias = (g.unsqueeze(1) * stepped.sum((2, 3))).sum(0)
+        d_A = d_lower = d_upper = None
+        if need_relu:
+            d_A, d_lower, d_upper = crown_relu_backward_grad(d_stepped.reshape(A.shape), grad_bias, A, lower, upper,
+                                                             ctx.upper_bound)
+        return ((d_A if need[0] else None), (d_lower if need[1] else None), (d_upper if need[2] else None), None,
+                (d_weight if need[4] else None), d_bias, None, None, None, None)
+
     for op, backward, setup in (("interval_linear", linear_backward, linear_setup),
                                 ("interval_conv2d", conv_backward_, conv_setup),
                                 ("interval_relu", relu_backward, relu_setup),
-                                ("interval_relu_backward", relu_grad_backward, relu_grad_setup)):
+                                ("interval_relu_backward", relu_grad_backward, relu_grad_setup),
+                                ("crown_relu_backward", crown_relu_backward_, crown_relu_setup),
+                                ("crown_conv2d_backward", crown_conv_backward, crown_conv_setup),
+                                ("crown_relu_conv2d_backward", crown_relu_conv_backward, crown_relu_conv_setup)):
         torch.library.register_autograd("mixtrain::" + op, backward, setup_context=setup, lib=lib)
 
 

@@ -1,4 +1,4 @@
-"""The CMake build (libmixtrain_ops.so, for C++ users) registers working ops.
+"""The CMake build (libmixtrain_ops.so, for C++ users) registers working ops, with autograd.
 
 CI builds it first (scripts/build_cmake.sh) and sets MIXTRAIN_CMAKE_LIB; a
 plain local run skips when the library was not built."""
@@ -22,6 +22,14 @@ lo, up = torch.randn(2, 5), torch.randn(2, 5).abs()
 A = torch.randn(2, 3, 5)
 A2, bias = torch.ops.mixtrain.crown_relu_backward(A, lo - up, lo + up, True)
 assert A2.shape == A.shape and bias.shape == (2, 3)
+# Autograd comes with the library (csrc/autograd/, C++): no Python package loaded here.
+c.requires_grad_(True); w.requires_grad_(True)
+oc, orad = torch.ops.mixtrain.interval_linear(c, r, w, b)
+(oc.sum() + 2 * orad.sum()).backward()
+w2 = w.detach().clone().requires_grad_(True)
+(F.linear(c.detach(), w2, b).sum() + 2 * F.linear(r, w2.abs()).sum()).backward()
+torch.testing.assert_close(w.grad, w2.grad)
+torch.testing.assert_close(c.grad, torch.ones(3, 9) @ w.detach())
 print("ok")
 """
 

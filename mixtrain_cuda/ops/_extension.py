@@ -89,8 +89,9 @@ def _any_requires_grad(args):
 def call_kernel(name, *args):
     """torch.ops.mixtrain.<name>(*args). When nothing needs a gradient (no_grad,
     or no input requires one) the op runs below the autograd key, which skips
-    the Python autograd kernel that torch.library.register_autograd installs
-    (about 3-12 us per call, as much as a small layer's whole bound pass), and
+    its autograd kernel (for the ops whose autograd is still Python,
+    torch.library.register_autograd's: about 3-12 us per call even when it
+    records nothing, as much as a small layer's whole bound pass), and
     through `_C.direct` (csrc/direct_calls.cpp), typed arguments instead of
     torch.ops' boxed ones: 3.1 us instead of 6.1 for a tiny interval_conv2d on
     the 2-core CPU. torch.compile, __torch_function__ overrides and modes keep

@@ -2,7 +2,7 @@
 import torch
 
 from . import reference
-from ._conv_args import conv_out_hw, output_padding, pair
+from ._conv_args import conv_out_hw, pair
 from ._extension import LOADED, call_kernel, use_kernel
 
 
@@ -51,30 +51,4 @@ if LOADED:
                           memory_format=_output_format(weight.shape[1]))
         return out, A.new_empty(A.shape[0])
 
-    def _setup(ctx, inputs, output):
-        A, weight, bias, stride, padding, dilation, input_size = inputs
-        ctx.conv = (stride, padding, dilation, output_padding(A, weight, stride, padding, dilation, input_size))
-        ctx.save_for_backward(A, weight, bias)
-
-    def _backward(ctx, grad_back, grad_bias_term):
-        # The gradients of back = conv_transpose2d(A, W) are those autograd
-        # takes for F.conv_transpose2d: one aten call, whose oneDNN weight
-        # gradient is the transposed convolution's own. (As conv2d(grad, W) and
-        # the weight gradient of conv2d(grad, W) seen from A, the same numbers
-        # took twice as long: 19 against 9.4 ms forward+backward at 144 rows,
-        # 32 -> 1 channel 3x3, 2-core AVX2.)
-        A, weight, bias = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        stride, padding, dilation, out_pad = ctx.conv
-        d_A, d_weight, _ = torch.ops.aten.convolution_backward(
-            grad_back, A, weight, None, stride, padding, dilation, True, out_pad, 1, [need[0], need[1], False])
-        d_bias = None
-        if bias is not None:
-            g = grad_bias_term.reshape(-1, 1, 1, 1)
-            if need[0]:
-                d_A = d_A + g * bias.reshape(1, -1, 1, 1)
-            if need[2]:
-                d_bias = (grad_bias_term.unsqueeze(1) * A.sum((2, 3))).sum(0)
-        return d_A, d_weight, d_bias, None, None, None, None
-
-    torch.library.register_autograd("mixtrain::crown_conv2d_backward", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/crown_conv2d_backward_autograd.cpp (C++, for the host cost).

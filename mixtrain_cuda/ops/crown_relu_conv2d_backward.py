@@ -3,11 +3,9 @@ in one op (crown_relu_backward, then crown_conv2d_backward)."""
 import torch
 
 from . import reference
-from ._conv_args import conv_out_hw, output_padding, pair
+from ._conv_args import conv_out_hw, pair
 from ._extension import LOADED, call_kernel, use_kernel
 from .crown_conv2d_backward import _output_format
-from .crown_relu_backward import crown_relu_backward
-from .crown_relu_backward_grad import crown_relu_backward_grad
 
 
 def crown_relu_conv2d_backward(A, lower, upper, weight, bias=None, stride=1, padding=0, dilation=1, input_size=None,
@@ -54,37 +52,4 @@ if LOADED:
                           memory_format=_output_format(weight.shape[1]))
         return out.view(B, S, weight.shape[1], *input_size), A.new_empty(B, S)
 
-    def _setup(ctx, inputs, output):
-        A, lower, upper, upper_bound, weight, bias, stride, padding, dilation, input_size = inputs
-        ctx.upper_bound = upper_bound
-        ctx.conv = (stride, padding, dilation, input_size)
-        ctx.save_for_backward(A, lower, upper, weight, bias)
-
-    def _backward(ctx, grad_out, grad_bias):
-        # The chain rule through the two steps, each with its own op's formula
-        # (crown_conv2d_backward.py, crown_relu_backward_grad): A after the ReLU
-        # is recomputed here rather than saved, as the forward never stores it.
-        A, lower, upper, weight, bias = ctx.saved_tensors
-        stride, padding, dilation, input_size = ctx.conv
-        need = ctx.needs_input_grad
-        need_relu = need[0] or need[1] or need[2]
-        stepped = crown_relu_backward(A, lower, upper, ctx.upper_bound)[0].flatten(0, 1)
-        out_pad = output_padding(stepped, weight, stride, padding, dilation, input_size)
-        d_stepped, d_weight, _ = torch.ops.aten.convolution_backward(
-            grad_out.flatten(0, 1), stepped, weight, None, stride, padding, dilation, True, out_pad, 1,
-            [need_relu, need[4], False])
-        g = grad_bias.reshape(-1)
-        d_bias = None
-        if bias is not None:
-            if need_relu:
-                d_stepped = d_stepped + g.reshape(-1, 1, 1, 1) * bias.reshape(1, -1, 1, 1)
-            if need[5]:
-                d_bias = (g.unsqueeze(1) * stepped.sum((2, 3))).sum(0)
-        d_A = d_lower = d_upper = None
-        if need_relu:
-            d_A, d_lower, d_upper = crown_relu_backward_grad(d_stepped.reshape(A.shape), grad_bias, A, lower, upper,
-                                                             ctx.upper_bound)
-        return ((d_A if need[0] else None), (d_lower if need[1] else None), (d_upper if need[2] else None), None,
-                (d_weight if need[4] else None), d_bias, None, None, None, None)
-
-    torch.library.register_autograd("mixtrain::crown_relu_conv2d_backward", _backward, setup_context=_setup)
+    # Autograd: csrc/autograd/crown_relu_conv2d_backward_autograd.cpp (C++, for the host cost).

@@ -96,7 +96,8 @@ def test_conv_weight_gradient_without_input_gradient():
 
 # The ops whose autograd is C++ (csrc/autograd/): needs_input_grad is read
 # there from the edges of the tensors given (a None bias has none).
-CPP_AUTOGRAD_OPS = ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward"]
+CPP_AUTOGRAD_OPS = ["interval_linear", "interval_conv2d", "interval_relu", "interval_relu_backward", "crown_relu_backward",
+                    "crown_conv2d_backward", "crown_relu_conv2d_backward"]
 
 
 @pytest.mark.parametrize("op", CPP_AUTOGRAD_OPS)
@@ -128,10 +129,12 @@ def test_gradients_of_every_subset_of_inputs(op):
             assert all(full[i].grad is None for i in tensor_at)
 
 
-@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d"])
-def test_affine_double_backward(op):
-    """The backward is built from differentiable ops: second derivatives
-    (gradient penalties, Hessian-vector products) work as through the reference."""
+@pytest.mark.parametrize("op", ["interval_linear", "interval_conv2d", "crown_relu_backward", "crown_conv2d_backward",
+                                "crown_relu_conv2d_backward"])
+def test_double_backward(op):
+    """The C++ backwards are built from differentiable ops (and crown_relu_backward_grad,
+    differentiable itself): second derivatives (gradient penalties, Hessian-vector
+    products) work as through the reference. (interval_relu's: test_interval_relu_double_backward.)"""
     for args, kwargs in cases(op, torch.float64, grad=True)[:2]:
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         n = len(tensors)
