@@ -1,7 +1,7 @@
 // Every schema of the `mixtrain` op library, in one place. Backends add
-// implementations with TORCH_LIBRARY_IMPL in cpu/ and cuda/; the IBP ops'
-// autograd in autograd/ (C++, for the host cost), the other ops' autograd and
-// every fake (meta) kernel from Python (mixtrain_cuda/ops/).
+// implementations with TORCH_LIBRARY_IMPL in cpu/ and cuda/; the training ops'
+// autograd (IBP's and CROWN-IBP's) in autograd/ (C++, for the host cost), the
+// other ops' autograd and every fake (meta) kernel from Python (mixtrain_cuda/ops/).
 // Shapes and layouts are documented in csrc/README.md.
 #include <torch/library.h>
 

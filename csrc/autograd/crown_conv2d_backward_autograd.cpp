@@ -27,7 +27,7 @@ class CrownConv2dBackward : public torch::autograd::Function<CrownConv2dBackward
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
-    ctx->saved_data["output_padding"] = transposed_output_padding(A, weight, stride, padding, dilation, input_size);
+    ctx->saved_data["input_size"] = input_size;
     const bool has_bias = bias.has_value() && bias->defined();
     ctx->save_for_backward({A, weight, has_bias ? *bias : at::Tensor()});
     return {back, bias_term};
@@ -39,10 +39,15 @@ class CrownConv2dBackward : public torch::autograd::Function<CrownConv2dBackward
     // Edges: A, weight, then bias if one was given.
     const bool need_A = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1),
                need_b = bias.defined() && ctx->needs_input_grad(2);
-    auto [d_A, d_weight, unused] = at::convolution_backward(
-        grads[0], A, weight, std::nullopt, ctx->saved_data["stride"].toIntVector(),
-        ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(), true,
-        ctx->saved_data["output_padding"].toIntVector(), 1, {need_A, need_w, false});
+    const auto stride = ctx->saved_data["stride"].toIntVector();
+    const auto padding = ctx->saved_data["padding"].toIntVector();
+    const auto dilation = ctx->saved_data["dilation"].toIntVector();
+    const auto input_size = ctx->saved_data["input_size"].toIntVector();
+    // The _symint form, output padding from A's sym_sizes: see transposed_output_padding.
+    auto [d_A, d_weight, unused] = at::convolution_backward_symint(
+        grads[0], A, weight, std::nullopt, c10::fromIntArrayRefSlow(stride), c10::fromIntArrayRefSlow(padding),
+        c10::fromIntArrayRefSlow(dilation), true,
+        transposed_output_padding(A, weight, stride, padding, dilation, input_size), 1, {need_A, need_w, false});
     at::Tensor d_bias;
     if (bias.defined()) {
       const at::Tensor& g = grads[1];  // [N], the gradient of the bias term sum A * bias

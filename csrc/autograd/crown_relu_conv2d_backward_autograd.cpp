@@ -48,8 +48,10 @@ class CrownReluConv2dBackward : public torch::autograd::Function<CrownReluConv2d
     const bool need_relu = need_A || need_lower || need_upper;
     BelowAutogradUnlessRecording below;
     const at::Tensor stepped = std::get<0>(call_crown_relu_backward(A, lower, upper, upper_bound)).flatten(0, 1);
-    auto [d_stepped, d_weight, unused] = at::convolution_backward(
-        grads[0].flatten(0, 1), stepped, weight, std::nullopt, stride, padding, dilation, true,
+    // The _symint form, output padding from sym_sizes: see transposed_output_padding.
+    auto [d_stepped, d_weight, unused] = at::convolution_backward_symint(
+        grads[0].flatten(0, 1), stepped, weight, std::nullopt, c10::fromIntArrayRefSlow(stride),
+        c10::fromIntArrayRefSlow(padding), c10::fromIntArrayRefSlow(dilation), true,
         transposed_output_padding(stepped, weight, stride, padding, dilation, input_size), 1,
         {need_relu, need_w, false});
     at::Tensor d_bias;
@@ -61,7 +63,8 @@ class CrownReluConv2dBackward : public torch::autograd::Function<CrownReluConv2d
     at::Tensor d_A, d_lower, d_upper;
     if (need_relu) {
       std::tie(d_A, d_lower, d_upper) =
-          call_crown_relu_backward_grad(d_stepped.reshape(A.sizes()), grads[1], A, lower, upper, upper_bound);
+          call_crown_relu_backward_grad(d_stepped.reshape_symint(A.sym_sizes()), grads[1], A, lower, upper,
+                                        upper_bound);
     }
     return {need_A ? d_A : at::Tensor(), need_lower ? d_lower : at::Tensor(), need_upper ? d_upper : at::Tensor(),
             at::Tensor(), need_w ? d_weight : at::Tensor(), d_bias, at::Tensor(), at::Tensor(), at::Tensor(),

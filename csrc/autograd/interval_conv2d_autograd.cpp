@@ -40,16 +40,18 @@ class IntervalConv2d : public torch::autograd::Function<IntervalConv2d> {
     const bool need_c = ctx->needs_input_grad(0), need_r = ctx->needs_input_grad(1),
                need_w = ctx->needs_input_grad(2), need_b = has_bias && ctx->needs_input_grad(3);
     at::Tensor d_center, d_radius, d_weight, d_bias, d_wc, d_wr;
-    const std::vector<int64_t> output_padding{0, 0};
+    // The _symint form and weight's sym_sizes: under torch.compile plain sizes() would fix them into the graph.
+    const auto s = c10::fromIntArrayRefSlow(stride), p = c10::fromIntArrayRefSlow(padding),
+               d = c10::fromIntArrayRefSlow(dilation);
+    const std::vector<c10::SymInt> output_padding{0, 0};
     if (need_c || need_w || need_b) {
-      const auto bias_sizes = has_bias ? std::optional<at::IntArrayRef>(weight.sizes().slice(0, 1)) : std::nullopt;
-      std::tie(d_center, d_wc, d_bias) = at::convolution_backward(grads[0], center, weight, bias_sizes, stride,
-                                                                  padding, dilation, false, output_padding, groups,
-                                                                  {need_c, need_w, need_b});
+      const auto bias_sizes = has_bias ? at::OptionalSymIntArrayRef(weight.sym_sizes().slice(0, 1)) : std::nullopt;
+      std::tie(d_center, d_wc, d_bias) = at::convolution_backward_symint(
+          grads[0], center, weight, bias_sizes, s, p, d, false, output_padding, groups, {need_c, need_w, need_b});
     }
     if (need_r || need_w) {
-      std::tie(d_radius, d_wr, std::ignore) = at::convolution_backward(
-          grads[1], radius, weight.abs(), std::nullopt, stride, padding, dilation, false, output_padding, groups,
+      std::tie(d_radius, d_wr, std::ignore) = at::convolution_backward_symint(
+          grads[1], radius, weight.abs(), std::nullopt, s, p, d, false, output_padding, groups,
           {need_r, need_w, false});
     }
     // d(conv(r, |W|))/dW = sign(W) * (the gradient with respect to |W|): the subgradient 0 at W = 0.

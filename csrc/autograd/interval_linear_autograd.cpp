@@ -35,14 +35,18 @@ class IntervalLinear : public torch::autograd::Function<IntervalLinear> {
     // Edges are numbered over the tensor inputs that were given: center, radius, weight, then bias.
     const bool need_c = ctx->needs_input_grad(0), need_r = ctx->needs_input_grad(1),
                need_w = ctx->needs_input_grad(2), need_b = has_bias && ctx->needs_input_grad(3);
-    const int64_t N = weight.size(0), K = weight.size(1);
-    const at::Tensor gc = grads[0].reshape({-1, N}), gr = grads[1].reshape({-1, N});
+    // Sizes as SymInts (sym_size, reshape_symint): under torch.compile a plain
+    // sizes() would fix the batch size into the compiled graph.
+    const c10::SymInt N = weight.sym_size(0), K = weight.sym_size(1);
+    const at::Tensor gc = grads[0].reshape_symint({-1, N}), gr = grads[1].reshape_symint({-1, N});
     at::Tensor d_center, d_radius, d_weight, d_bias;
-    if (need_c) d_center = gc.matmul(weight).reshape(center.sizes());
-    if (need_r) d_radius = gr.matmul(weight.abs()).reshape(radius.sizes());
+    if (need_c) d_center = gc.matmul(weight).reshape_symint(center.sym_sizes());
+    if (need_r) d_radius = gr.matmul(weight.abs()).reshape_symint(radius.sym_sizes());
     if (need_w) {
       // d(r |W|^T)/dW = sign(W) * (g_r^T r): the subgradient 0 at W = 0.
-      d_weight = gc.t().matmul(center.reshape({-1, K})).addcmul(weight.sign(), gr.t().matmul(radius.reshape({-1, K})));
+      d_weight = gc.t()
+                     .matmul(center.reshape_symint({-1, K}))
+                     .addcmul(weight.sign(), gr.t().matmul(radius.reshape_symint({-1, K})));
     }
     if (need_b) d_bias = gc.sum(0);
     return {d_center, d_radius, d_weight, d_bias};

@@ -110,13 +110,15 @@ inline TensorPair call_crown_relu_conv2d_backward(const at::Tensor& A, const at:
 
 // conv_transpose2d's output_padding that maps A ([N, O, OH, OW]) back onto
 // input_size: the input rows and columns a strided convolution never reads.
-inline std::vector<int64_t> transposed_output_padding(const at::Tensor& A, const at::Tensor& weight,
-                                                      at::IntArrayRef stride, at::IntArrayRef padding,
-                                                      at::IntArrayRef dilation, at::IntArrayRef input_size) {
-  std::vector<int64_t> pad(2);
+// In SymInts, read with sym_size: under torch.compile a plain size() would
+// fix every dimension of A, the batch too, into the compiled graph.
+inline std::vector<c10::SymInt> transposed_output_padding(const at::Tensor& A, const at::Tensor& weight,
+                                                          at::IntArrayRef stride, at::IntArrayRef padding,
+                                                          at::IntArrayRef dilation, at::IntArrayRef input_size) {
+  std::vector<c10::SymInt> pad;
   for (int d = 0; d < 2; ++d) {
-    pad[d] = input_size[d] -
-             ((A.size(2 + d) - 1) * stride[d] - 2 * padding[d] + dilation[d] * (weight.size(2 + d) - 1) + 1);
+    pad.push_back(input_size[d] - ((A.sym_size(2 + d) - 1) * stride[d] - 2 * padding[d] +
+                                   dilation[d] * (weight.sym_size(2 + d) - 1) + 1));
   }
   return pad;
 }

@@ -170,3 +170,42 @@ def test_compiled_backward_matches_eager(op):
     for x, g, w in zip(tensors, got, want):
         zero = torch.zeros_like(x)
         torch.testing.assert_close(zero if g is None else g, zero if w is None else w)
+
+
+# The arguments of each C++-autograd op that carry the batch dimension first.
+BATCH_ARGS = {"interval_linear": (0, 1), "interval_conv2d": (0, 1), "interval_relu": (0, 1),
+              "interval_relu_backward": (0, 1, 2, 3), "crown_relu_backward": (0, 1, 2),
+              "crown_conv2d_backward": (0,), "crown_relu_conv2d_backward": (0, 1, 2)}
+
+
+@pytest.mark.parametrize("op", CPP_AUTOGRAD_OPS)
+def test_compiled_backward_keeps_the_batch_dynamic(op):
+    """Under torch.compile the C++ backwards read sizes as SymInts: a batch
+    marked dynamic stays dynamic through the backward (a plain sizes() in C++
+    would fix it: mark_dynamic would then raise), and a second batch size runs
+    the same graph (MixTrain's k varies) with eager's gradients."""
+    torch._dynamo.reset()
+    args, kwargs = cases(op, torch.float32)[0]
+    tensor_at = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+
+    def loss(*xs):
+        full = list(args)
+        for i, x in zip(tensor_at, xs):
+            full[i] = x
+        return sum((o * o).sum() for o in fused(op)(*full, **kwargs))
+
+    compiled = torch.compile(loss, backend="aot_eager")
+    for repeat in (1, 2):  # the case's batch, then twice it
+        xs = [torch.cat([args[i]] * repeat) if i in BATCH_ARGS[op] else args[i] for i in tensor_at]
+        xs = [x.detach().clone().requires_grad_(True) for x in xs]
+        if repeat == 1:
+            for i, x in zip(tensor_at, xs):
+                if i in BATCH_ARGS[op]:
+                    torch._dynamo.mark_dynamic(x, 0)
+        # The second batch size must reuse the first graph.
+        with torch.compiler.set_stance("default" if repeat == 1 else "fail_on_recompile"):
+            got = torch.autograd.grad(compiled(*xs), xs, allow_unused=True)
+        want = torch.autograd.grad(loss(*xs), xs, allow_unused=True)
+        for x, g, w in zip(xs, got, want):
+            zero = torch.zeros_like(x)
+            torch.testing.assert_close(zero if g is None else g, zero if w is None else w)
