@@ -8,6 +8,7 @@ warning, and always in `mixtrain_cuda.build_info()`.
 import warnings
 
 import torch
+from torch.autograd import forward_ad as _forward_ad
 
 OP_NAMES = (
     "interval_linear",
@@ -86,6 +87,20 @@ def _any_requires_grad(args):
     return False
 
 
+def _reject_forward_ad(name, args):
+    """The ops have no forward-mode derivative (jvp): their C++ autograd raises
+    for dual inputs, and the below-autograd calls here would drop the tangent
+    silently. Say so instead. Outside a forward-AD level this is one lookup."""
+    if getattr(_forward_ad, "_current_level", -1) < 0:
+        return
+    for a in args:
+        if isinstance(a, torch.Tensor) and _forward_ad.unpack_dual(a).tangent is not None:
+            raise NotImplementedError(
+                "mixtrain_cuda: %s has no forward-mode derivative (torch.autograd.forward_ad, torch.func.jvp); "
+                "use reverse mode (backward / torch.autograd.grad), or the pure-PyTorch twin in "
+                "mixtrain_cuda.ops.reference" % name)
+
+
 def call_kernel(name, *args):
     """torch.ops.mixtrain.<name>(*args). When nothing needs a gradient (no_grad,
     or no input requires one) the op runs below the autograd key, which skips
@@ -96,6 +111,7 @@ def call_kernel(name, *args):
     torch.ops' boxed ones: 3.1 us instead of 6.1 for a tiny interval_conv2d on
     the 2-core CPU. torch.compile, __torch_function__ overrides and modes keep
     the torch.ops path, which they know how to trace or intercept."""
+    _reject_forward_ad(name, args)
     if torch.compiler.is_compiling() or (torch.is_grad_enabled() and _any_requires_grad(args)):
         return tuple(getattr(torch.ops.mixtrain, name)(*args))
     if _DIRECT is not None and not torch._C._has_torch_function(args) \

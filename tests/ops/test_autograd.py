@@ -209,3 +209,18 @@ def test_compiled_backward_keeps_the_batch_dynamic(op):
         for x, g, w in zip(xs, got, want):
             zero = torch.zeros_like(x)
             torch.testing.assert_close(zero if g is None else g, zero if w is None else w)
+
+
+@pytest.mark.parametrize("op", ["interval_linear", "symbolic_linear", "crown_relu_backward"])
+def test_forward_mode_ad_raises_instead_of_dropping_the_tangent(op):
+    """No op has a jvp: a dual input must raise, not come out without its tangent."""
+    import torch.autograd.forward_ad as fwAD
+    args, kwargs = cases(op, torch.float64)[0]
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(args[0], torch.ones_like(args[0]))
+        with pytest.raises(NotImplementedError, match="forward-mode"):
+            fused(op)(dual, *args[1:], **kwargs)
+        # The reference is plain PyTorch and carries the tangent.
+        out = ref_call(op, (dual, *args[1:]), kwargs)[0]
+        assert fwAD.unpack_dual(out).tangent is not None
+    fused(op)(*args, **kwargs)  # outside the level: as before
