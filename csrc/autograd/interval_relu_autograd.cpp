@@ -23,6 +23,7 @@ class IntervalRelu : public torch::autograd::Function<IntervalRelu> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
+    BelowAutogradUnlessRecording below;
     auto [d_center, d_radius] = call_interval_relu_backward(grads[0], grads[1], saved[0], saved[1]);
     return {ctx->needs_input_grad(0) ? d_center : at::Tensor(), ctx->needs_input_grad(1) ? d_radius : at::Tensor()};
   }

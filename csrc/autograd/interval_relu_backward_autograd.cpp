@@ -23,6 +23,7 @@ class IntervalReluBackward : public torch::autograd::Function<IntervalReluBackwa
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
+    BelowAutogradUnlessRecording below;
     // The map (g_c, g_r) -> (d_c, d_r) is linear with the symmetric matrix
     // [[mu + ml, mu - ml], [mu - ml, mu + ml]] / 2 (mu, ml: the two masks), so
     // its transpose is itself. The masks are piecewise constant in (center,

@@ -16,8 +16,8 @@ using TensorPair = std::tuple<at::Tensor, at::Tensor>;
 using TensorTriple = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
 // For a Function's backward: without create_graph (grad mode off) nothing is
-// recorded, so the ops it calls may skip their autograd kernels -- which
-// matters for those still in Python (crown_relu_backward_grad's). With
+// recorded, so the ops it calls may skip their autograd kernels (most for
+// those still in Python: crown_relu_backward_grad's). With
 // create_graph they go through autograd, for double backward.
 class BelowAutogradUnlessRecording {
  public:
