@@ -32,6 +32,11 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   (`python_autograd` below, the same formulas), registered over them for the
   "without" passes and removed again. Only passes that record a graph see a
   difference: use it with --backward.
+- diagonal-inputs: the symbolic pass's input symbols kept diagonal until the
+  first convolution or linear layer, which makes its rows in closed form
+  (bounds/layers/base.py, DiagonalSymbolic); without, BoundedModule's
+  `diagonal_inputs = False`: the dense one-hot rows through that layer's op.
+  Use it with --methods symbolic.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--backward] [--json PATH]
@@ -66,7 +71,8 @@ KNOB = "MIXTRAIN_CPU_WINOGRAD"
 CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
 PANELS_KNOB = "MIXTRAIN_CPU_CONV_PANELS"
 TILE_KNOB = "MIXTRAIN_CPU_WINOGRAD_TILE"
-SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43", "cpp-autograd")
+SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43", "cpp-autograd",
+            "diagonal-inputs")
 
 
 def python_autograd(lib):
@@ -215,6 +221,8 @@ class Without:
             # A newer registration for the same key wins; destroying the library removes it again.
             self.lib = torch.library.Library("mixtrain", "FRAGMENT")
             python_autograd(self.lib)
+        elif self.switch == "diagonal-inputs":
+            self.bm.diagonal_inputs = False
         elif self.switch == "packed-linear":
             _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
@@ -228,6 +236,7 @@ class Without:
         os.environ.pop(TILE_KNOB, None)
         _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
+        self.bm.diagonal_inputs = True
         if getattr(self, "lib", None) is not None:
             self.lib._destroy()
             self.lib = None

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .layers import Box, Symbolic
+from .layers import Box, DiagonalSymbolic, Symbolic
 
 
 def parse_norm(norm):
@@ -41,12 +41,16 @@ class InputSet:
             return box.center, box.radius.reshape(B, D)
         return self.x, self.eps.expand_as(self.x).reshape(B, D)
 
-    def symbolic(self):
-        """(state, input_rows): one generator row per input coordinate."""
+    def symbolic(self, diagonal=True):
+        """(state, input_rows): one generator row per input coordinate; kept
+        diagonal (layers.DiagonalSymbolic) unless diagonal=False, which makes
+        the dense rows [B, D, *S] (the tests compare the two)."""
         center, widths = self.symbolic_widths()
         D = widths.shape[1]
-        gens = torch.diag_embed(widths).reshape(widths.shape[0], D, *self.x.shape[1:])
-        return Symbolic(center, gens), D
+        state = DiagonalSymbolic(center, widths.reshape(center.shape))
+        if not diagonal:
+            state = Symbolic(center, state.gens)
+        return state, D
 
     def concretize(self, A, bias, upper):
         """max (upper) or min of A x + bias over the set; A [B, S, *S_in]."""

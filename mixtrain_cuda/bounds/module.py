@@ -42,6 +42,11 @@ class BoundedModule(nn.Module):
     statistics this way.
     """
 
+    # The symbolic pass keeps the input symbols diagonal until the first
+    # convolution or linear layer (layers.DiagonalSymbolic); False makes the
+    # dense one-hot rows up front, as before (the tests compare the two).
+    diagonal_inputs = True
+
     def __init__(self, model, reference=False, bn_stats="clean", memory_budget=None, update_running_stats=False):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -431,7 +436,7 @@ class BoundedModule(nn.Module):
 
     def _symbolic_chunk(self, inputs, C, rows):
         part = _input_part(inputs, rows)
-        state, input_rows = part.symbolic()
+        state, input_rows = part.symbolic(diagonal=self.diagonal_inputs)
         sp = SymbolicPass(self.ops, input_rows, part.norm)
         states = [state]
         last_use = _last_use(self.nodes)

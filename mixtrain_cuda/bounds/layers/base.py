@@ -15,8 +15,11 @@ from a clean forward before each pass) and implements:
   intermediate bounds start so), without the product (see Layer)."""
 import dataclasses
 import functools
+import math
 
 import torch
+
+from ...ops.reference import safe_sqrt
 
 
 @dataclasses.dataclass
@@ -42,6 +45,61 @@ class Symbolic:
     center: torch.Tensor
     gens: torch.Tensor
     radius: torch.Tensor = None
+
+
+class DiagonalSymbolic:
+    """The input symbols before the first layer that mixes coordinates: one
+    generator row per input coordinate, row i nonzero only at coordinate i, so
+    gens = diag(widths). Kept as widths ([B, *S], the center's shape, signed)
+    instead of the dense [B, D, *S] rows: elementwise affine layers scale it and
+    reshapes reshape it, and the first Conv2d or Linear makes its dense output
+    rows in closed form (`through`), as widths times the layer's
+    response to each coordinate, with no product of the layer against the
+    D one-hot rows of every sample (on a trained MNIST-small net at eps 0.3 the
+    first convolution of those rows was a fifth of a certification pass).
+    A layer without that method reads `gens`, which materializes the rows: the
+    same generators as before, only slower."""
+
+    def __init__(self, center, widths):
+        self.center, self.widths = center, widths
+
+    @property
+    def radius(self):
+        # One nonzero per row and per coordinate: sum |g| and sqrt(sum g^2) are both |width|.
+        return self.widths.abs()
+
+    @functools.cached_property
+    def gens(self):
+        B, D = self.widths.shape[0], self.widths[0].numel()
+        return torch.diag_embed(self.widths.reshape(B, D)).reshape(B, D, *self.widths.shape[1:])
+
+    def through(self, linear_map, weight, bias, norm):
+        """The dense Symbolic after the layer y = linear_map(x, weight) + bias
+        (a convolution or a linear layer): row i of the generators is
+        widths_i times the layer's response to coordinate i, the same for every
+        sample, so it is computed once (one pass of the D one-hot inputs, not B),
+        and the radius, sum_i |widths_i| |response_i| (L-inf) or
+        sqrt(sum_i widths_i^2 response_i^2) (L2; every row is an input
+        symbol), is the map of |widths| through |W| (or of widths^2 through
+        W^2), exactly the quantities the symbolic ops sum over the rows."""
+        w = self.widths
+        B, D = w.shape[0], w[0].numel()
+        eye = torch.eye(D, dtype=w.dtype, device=w.device).reshape(D, *w.shape[1:])
+        response = linear_map(eye, weight)  # [D, *out shape]
+        del eye
+        scale = w.reshape(B, D, *[1] * (response.dim() - 1))
+        if B == 1 and not (torch.is_grad_enabled() and (w.requires_grad or weight.requires_grad)):
+            gens = response.mul_(scale[0]).unsqueeze(0)  # one sample: scale in place, no second copy
+        else:
+            gens = scale * response.unsqueeze(0)
+        center = linear_map(self.center, weight)
+        if bias is not None:
+            center = center + bias.reshape(-1, *[1] * (center.dim() - 2))
+        if math.isinf(norm):
+            radius = linear_map(w.abs(), weight.abs())
+        else:
+            radius = safe_sqrt(linear_map(w * w, weight * weight))
+        return Symbolic(center, gens, radius)
 
 
 class SymbolicPass:

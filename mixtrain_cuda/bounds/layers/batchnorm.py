@@ -7,7 +7,7 @@ or from the interval midpoint -- MixTrain's bound pass sees only k points,
 whose own batch statistics would be meaningless."""
 import torch
 
-from .base import Box, Layer, Symbolic
+from .base import Box, DiagonalSymbolic, Layer, Symbolic
 
 
 class ChannelAffine(Layer):
@@ -31,6 +31,9 @@ class ChannelAffine(Layer):
     def symbolic(self, sp, state):
         scale, shift = self.scale_shift()
         n = state.center.dim()
+        if isinstance(state, DiagonalSymbolic):  # still one coordinate per row: scale the widths
+            return DiagonalSymbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
+                                    state.widths * self._view(scale, 1, n))
         return Symbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
                         state.gens * self._view(scale, 2, n + 1))
 

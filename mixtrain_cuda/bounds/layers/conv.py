@@ -4,7 +4,7 @@ pays, else oneDNN/cuDNN)."""
 import torch
 import torch.nn.functional as F
 
-from .base import Box, Layer, Symbolic
+from .base import Box, DiagonalSymbolic, Layer, Symbolic
 from .relu import ReLU
 
 
@@ -25,6 +25,9 @@ class Conv2d(Layer):
         return Box(*ops.interval_conv2d(box.center, box.radius, self.module.weight, self.module.bias, *self.args))
 
     def symbolic(self, sp, state):
+        if isinstance(state, DiagonalSymbolic):
+            return state.through(lambda x, w: F.conv2d(x, w, None, *self.args), self.module.weight,
+                                 self.module.bias, sp.norm)
         c, g, r = sp.ops.symbolic_conv2d(state.center, state.gens, self.module.weight, self.module.bias, *self.args,
                                          sp.input_rows, sp.norm)
         return Symbolic(c, g, r)

@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from .base import Box, Layer, Symbolic
+from .base import Box, DiagonalSymbolic, Layer, Symbolic
 
 
 class Linear(Layer):
@@ -25,6 +25,8 @@ class Linear(Layer):
         return Box(center, torch.linalg.vecdot(w, box.radius.unsqueeze(1)))
 
     def symbolic(self, sp, state):
+        if isinstance(state, DiagonalSymbolic):
+            return state.through(F.linear, self.module.weight, self.module.bias, sp.norm)
         c, g, r = sp.ops.symbolic_linear(state.center, state.gens, self.module.weight, self.module.bias,
                                          sp.input_rows, sp.norm)
         return Symbolic(c, g, r)

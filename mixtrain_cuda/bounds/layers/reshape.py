@@ -1,7 +1,7 @@
 """Shape-only layers: Flatten (and flatten / view / reshape that keep the
 batch dimension) and Identity. Bounds pass through with the per-sample shape
 the clean forward recorded."""
-from .base import Box, Layer, Symbolic
+from .base import Box, DiagonalSymbolic, Layer, Symbolic
 
 
 class Reshape(Layer):
@@ -21,6 +21,8 @@ class Reshape(Layer):
         return Box(self._shape(box.center, 1), self._shape(box.radius, 1))
 
     def symbolic(self, sp, state):
+        if isinstance(state, DiagonalSymbolic):  # the coordinates keep their order
+            return DiagonalSymbolic(self._shape(state.center, 1), self._shape(state.widths, 1))
         r = None if state.radius is None else self._shape(state.radius, 1)
         return Symbolic(self._shape(state.center, 1), self._shape(state.gens, 2), r)
 
