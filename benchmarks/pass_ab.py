@@ -39,7 +39,10 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   Use it with --methods symbolic.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
-        [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--backward] [--json PATH]
+        [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--backward] [--checkpoint PATH] [--json PATH]
+
+--checkpoint PATH times a trained network (a `mixtrain train` checkpoint) on
+the first k points of its test split at the eps it was trained for.
 
 --backward times a training pass instead: bounds with autograd recording,
 then the backward of robust_loss (the cross-entropy of the worst-case logits)
@@ -242,14 +245,34 @@ class Without:
             self.lib = None
 
 
-def time_case(switch, net, method, k, passes, backward=False):
+def trained_case(checkpoint, k):
+    """(network name, model, x, y, eps) of a `mixtrain train` checkpoint: its
+    first k test points and the eps it was trained for."""
+    from mixtrain_cuda.train.checkpoint import load_checkpoint
+    from mixtrain_cuda.train.config import TrainConfig
+    from mixtrain_cuda.train.loop import eval_split
+    from mixtrain_cuda.data import get_dataset
+    ckpt = load_checkpoint(checkpoint, map_location="cpu")
+    config = TrainConfig.from_dict(ckpt["config"])
+    model = get_model(config.model)
+    model.load_state_dict(ckpt["model"])
+    data = get_dataset(config.dataset, eval_split(config.dataset), root=config.data_root)
+    x = torch.stack([data[i][0] for i in range(k)])
+    y = torch.as_tensor([int(data[i][1]) for i in range(k)])
+    return config.model, model.eval(), x, y, config.eps
+
+
+def time_case(switch, net, method, k, passes, backward=False, checkpoint=None):
     torch.manual_seed(0)
-    model = get_model(net).eval()
+    if checkpoint:
+        net, model, x, y, eps = trained_case(checkpoint, k)
+    else:
+        model = get_model(net).eval()
+        x = torch.rand(k, *INPUT_SHAPES[net])
+        y = torch.randint(0, NUM_CLASSES[net], (k,))
+        eps = 0.1 if net.startswith("mnist") else 2.0 / 255
     bm = BoundedModule(model)
-    x = torch.rand(k, *INPUT_SHAPES[net])
-    y = torch.randint(0, NUM_CLASSES[net], (k,))
     C = margin_spec(y, NUM_CLASSES[net])
-    eps = 0.1 if net.startswith("mnist") else 2.0 / 255
     times = {"with": [], "without": []}
     bounds = {}
     for _ in range(passes + 2):
@@ -267,7 +290,8 @@ def time_case(switch, net, method, k, passes, backward=False):
                 times[side].append(time.perf_counter() - start)
     diff = max(float((a - b).abs().max()) for a, b in zip(bounds["with"], bounds["without"]))
     scale = max(float(b.abs().max()) for b in bounds["without"])
-    return dict(switch=switch, net=net, method=method, k=k, passes=passes, backward=backward,
+    return dict(switch=switch, net=net, checkpoint=checkpoint, eps=eps, method=method, k=k, passes=passes,
+                backward=backward,
                 max_bound_difference=diff,
                 bound_scale=scale, **{side + "_s": statistics.median(v[2:]) for side, v in times.items()})
 
@@ -281,8 +305,12 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=40, help="timed passes per side and case (default: 40)")
     ap.add_argument("--backward", action="store_true",
                     help="time training passes: bounds with autograd, then robust_loss's backward to the weights")
+    ap.add_argument("--checkpoint", help="a `mixtrain train` checkpoint: its network and trained weights, the first "
+                    "k points of its test split, the eps it was trained for (--nets is then ignored)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
+    if a.checkpoint:
+        a.nets = "trained"
     if any(k in os.environ for k in (KNOB, CHUNK_KNOB, PANELS_KNOB, TILE_KNOB, "MIXTRAIN_CPU_CONV")):
         ap.error("unset %s, %s, %s, %s and MIXTRAIN_CPU_CONV: this script sets the first four itself"
                  % (KNOB, CHUNK_KNOB, PANELS_KNOB, TILE_KNOB))
@@ -293,10 +321,10 @@ def main(argv=None):
     for net in a.nets.split(","):
         for method in a.methods.split(","):
             for k in [int(v) for v in a.ks.split(",")]:
-                row = time_case(a.switch, net, method, k, a.passes, a.backward)
+                row = time_case(a.switch, net, method, k, a.passes, a.backward, a.checkpoint)
                 rows.append(row)
                 print("%-12s %-9s k=%-3d with %s %8.2f ms  without %8.2f ms  %.2fx  max |bound diff| %.1e of %.1e" % (
-                    net, method, k, a.switch, row["with_s"] * 1e3, row["without_s"] * 1e3,
+                    row["net"], method, k, a.switch, row["with_s"] * 1e3, row["without_s"] * 1e3,
                     row["without_s"] / row["with_s"], row["max_bound_difference"], row["bound_scale"]), flush=True)
     if a.json:
         bench.write_cpu_record(a.json, "benchmarks/pass_ab.py", argv if argv is not None else sys.argv[1:],
