@@ -106,6 +106,25 @@ def test_diagonal_inputs_give_the_dense_rows_gradients(name, norm):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("norm", [math.inf, 2])
+def test_linear_on_more_than_two_dims_takes_its_bias_on_the_last(reference, norm):
+    """nn.Linear on [B, 3, 3]: its bias is along the last dimension, which a
+    square input would hide if it were added along dimension 1 (found by a
+    review: the first version did, and gave unsound bounds). The fused ops take
+    only 2-D centers, so the oracle is the reference engine's dense rows."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(9, 4)).double().eval()
+    x = torch.rand(2, 3, 3, dtype=torch.float64)
+    for eps in (0.0, 0.1):
+        got = _bounds(net, x, True, reference, norm, None, eps)
+        want = _bounds(net, x, False, True, norm, None, eps)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+    lb, ub = _bounds(net, x, True, reference, norm, None, 0.0)
+    torch.testing.assert_close(lb, net(x).detach())
+
+
 def test_diagonal_state_materializes_the_one_hot_rows():
     center = torch.rand(2, 3, 2, 2, dtype=torch.float64)
     widths = torch.randn(2, 3, 2, 2, dtype=torch.float64)

@@ -74,7 +74,7 @@ class DiagonalSymbolic:
         return torch.diag_embed(self.widths.reshape(B, D)).reshape(B, D, *self.widths.shape[1:])
 
     def through(self, linear_map, weight, bias, norm):
-        """The dense Symbolic after the layer y = linear_map(x, weight) + bias
+        """The dense Symbolic after the layer y = linear_map(x, weight, bias)
         (a convolution or a linear layer): row i of the generators is
         widths_i times the layer's response to coordinate i, the same for every
         sample, so it is computed once (one pass of the D one-hot inputs, not B),
@@ -85,20 +85,19 @@ class DiagonalSymbolic:
         w = self.widths
         B, D = w.shape[0], w[0].numel()
         eye = torch.eye(D, dtype=w.dtype, device=w.device).reshape(D, *w.shape[1:])
-        response = linear_map(eye, weight)  # [D, *out shape]
+        response = linear_map(eye, weight, None)  # [D, *out shape]
         del eye
         scale = w.reshape(B, D, *[1] * (response.dim() - 1))
         if B == 1 and not (torch.is_grad_enabled() and (w.requires_grad or weight.requires_grad)):
             gens = response.mul_(scale[0]).unsqueeze(0)  # one sample: scale in place, no second copy
         else:
             gens = scale * response.unsqueeze(0)
-        center = linear_map(self.center, weight)
-        if bias is not None:
-            center = center + bias.reshape(-1, *[1] * (center.dim() - 2))
+        # The layer adds its own bias: a Linear's is along the last dimension, a convolution's along channels.
+        center = linear_map(self.center, weight, bias)
         if math.isinf(norm):
-            radius = linear_map(w.abs(), weight.abs())
+            radius = linear_map(w.abs(), weight.abs(), None)
         else:
-            radius = safe_sqrt(linear_map(w * w, weight * weight))
+            radius = safe_sqrt(linear_map(w * w, weight * weight, None))
         return Symbolic(center, gens, radius)
 
 

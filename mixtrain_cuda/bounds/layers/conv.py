@@ -26,7 +26,7 @@ class Conv2d(Layer):
 
     def symbolic(self, sp, state):
         if isinstance(state, DiagonalSymbolic):
-            return state.through(lambda x, w: F.conv2d(x, w, None, *self.args), self.module.weight,
+            return state.through(lambda x, w, b: F.conv2d(x, w, b, *self.args), self.module.weight,
                                  self.module.bias, sp.norm)
         c, g, r = sp.ops.symbolic_conv2d(state.center, state.gens, self.module.weight, self.module.bias, *self.args,
                                          sp.input_rows, sp.norm)
