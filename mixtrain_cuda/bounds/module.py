@@ -74,7 +74,7 @@ class BoundedModule(nn.Module):
     # ---- the public entry point
 
     def compute_bounds(self, x, eps, method="ibp", norm=math.inf, C=None, x_min=0.0, x_max=1.0, clean_batch=None,
-                       bound_upper=True):
+                       bound_upper=True, check_values=True):
         """Lower and upper bounds of the model's outputs (or of C @ outputs) for
         every input within `eps` of x (in `norm`), clamped to [x_min, x_max].
 
@@ -88,9 +88,16 @@ class BoundedModule(nn.Module):
         lower bound (certification and the robust loss, on margins). The
         backward methods then skip the upper bound's pass, about half their
         work; lb is the same either way (as auto_LiRPA's bound_upper).
+
+        check_values=False skips the checks that read the values of x and of a
+        tensor eps (NaN, negative or infinite entries): on a GPU each is a wait
+        for the device, which keeps the host from queueing the next training
+        step while this one runs. For callers that checked their data once
+        (the trainer checks its datasets when it loads them); shapes, dtypes
+        and the method are checked either way.
         """
         norm = parse_norm(norm)
-        self._check(x, eps, method, C, x_min, x_max)
+        self._check(x, eps, method, C, x_min, x_max, check_values)
         if x.shape[0] == 0:
             n = C.shape[1] if C is not None else None
             lb, ub = self._empty_bounds(x, n)
@@ -119,17 +126,17 @@ class BoundedModule(nn.Module):
 
     # ---- checks and per-call preparation
 
-    def _check(self, x, eps, method, C, x_min, x_max):
+    def _check(self, x, eps, method, C, x_min, x_max, check_values=True):
         if method not in METHODS:
             raise ValueError("method must be one of %s, got %r" % (", ".join(METHODS), method))
         if not torch.is_tensor(x) or not x.is_floating_point():
             raise TypeError("x must be a floating-point tensor, got %s" % (x.dtype if torch.is_tensor(x) else type(x)))
         if x.dim() < 2:
             raise ValueError("x must have a batch dimension: [B, *input shape], got shape %s" % tuple(x.shape))
-        if torch.isnan(x).any():
+        if check_values and torch.isnan(x).any():
             raise ValueError("x contains NaN")
         if torch.is_tensor(eps):
-            bad = bool(torch.isnan(eps).any() or (eps < 0).any() or torch.isinf(eps).any())
+            bad = check_values and bool(torch.isnan(eps).any() or (eps < 0).any() or torch.isinf(eps).any())
         else:
             bad = not (math.isfinite(float(eps)) and float(eps) >= 0)  # no tensor for a number: 30 us at k = 1
         if bad:

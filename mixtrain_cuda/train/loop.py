@@ -25,6 +25,7 @@ from .progress import MethodBars, progress_bar
 from .schedules import eps_at, lr_at
 
 CHECKPOINT = "checkpoint.pt"
+POSTFIX_EVERY = 25  # batches between the progress bar's loss/accuracy readings (each waits for the GPU)
 
 
 def load_data(config):
@@ -92,8 +93,12 @@ class Trainer:
             raise ValueError("model %s takes inputs of shape %s, but %s has %s" % (
                 config.model, tuple(want), config.dataset, tuple(self.Xtr.shape[1:])))
         self.num_classes = NUM_CLASSES.get(config.model) or int(self.Ytr.max()) + 1
+        for name, X in (("training", self.Xtr), ("validation", self.Xva), ("test", self.Xte)):
+            if X.is_floating_point() and torch.isnan(X).any():
+                raise ValueError("the %s data of %s contains NaN" % (name, config.dataset))
         self.model = build_model(config).to(self.device)
         self.objective = Objective(self.model, config.bound_method, config.norm, self.num_classes)
+        self.objective.data_checked = True  # checked above: the bound pass need not wait for the GPU to check
         self.step_fn = dist_utils.wrap(self.objective, self.world, self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
@@ -148,7 +153,12 @@ class Trainer:
         perm = perm[self.rank * per_rank:(self.rank + 1) * per_rank]  # each rank its shard
         n_batches = max(1, per_rank // c.batch_size)  # drop the last partial batch: equal steps on every rank
         bar = progress_bar(n_batches, "epoch %d/%d" % (epoch + 1, c.epochs), c.progress and self.is_main)
-        sums = dict(loss=0.0, clean=0.0, robust=0.0, robust_n=0, correct=0, seen=0)
+        # Running sums stay on the device and are read (a wait for the GPU) only when
+        # the progress bar shows them and at the end: a read per step would keep
+        # the host from queueing the next step while the GPU runs this one.
+        zero = torch.zeros((), dtype=torch.float64, device=self.device)  # float64: as the Python floats were
+        sums = dict(loss=zero.clone(), clean=zero.clone(), robust=zero.clone(), robust_n=0,
+                    correct=torch.zeros((), dtype=torch.long, device=self.device), seen=0)
         for b in range(n_batches):
             progress = epoch + b / n_batches
             for g in self.opt.param_groups:
@@ -173,22 +183,25 @@ class Trainer:
             if c.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
             self.opt.step()
-            sums["loss"] += loss.item()
-            sums["clean"] += clean.item()
+            sums["loss"] += loss.detach()
+            sums["clean"] += clean.detach()
             if robust is not None:
-                sums["robust"] += robust.item()
+                sums["robust"] += robust.detach()
                 sums["robust_n"] += 1
-            sums["correct"] += int((logits.argmax(1) == y).sum())
+            sums["correct"] += (logits.argmax(1) == y).sum()
             sums["seen"] += len(y)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss="%.3f" % (sums["loss"] / (b + 1)), acc="%.3f" % (sums["correct"] / sums["seen"]),
-                                eps="%.3f" % eps, refresh=False)
+                if b % POSTFIX_EVERY == 0 or b == n_batches - 1:
+                    bar.set_postfix(loss="%.3f" % (float(sums["loss"]) / (b + 1)),
+                                    acc="%.3f" % (int(sums["correct"]) / sums["seen"]), eps="%.3f" % eps, refresh=False)
         if bar is not None:
             bar.close()
-        return {"train_loss": sums["loss"] / n_batches, "train_clean_loss": sums["clean"] / n_batches,
-                "train_robust_loss": sums["robust"] / sums["robust_n"] if sums["robust_n"] else None,
-                "train_acc": sums["correct"] / max(sums["seen"], 1), "eps": self._eps(epoch + 1 - 1e-9),
+        loss_sum, clean_sum, robust_sum, correct = (float(sums["loss"]), float(sums["clean"]), float(sums["robust"]),
+                                                    int(sums["correct"]))
+        return {"train_loss": loss_sum / n_batches, "train_clean_loss": clean_sum / n_batches,
+                "train_robust_loss": robust_sum / sums["robust_n"] if sums["robust_n"] else None,
+                "train_acc": correct / max(sums["seen"], 1), "eps": self._eps(epoch + 1 - 1e-9),
                 "lr": self.opt.param_groups[0]["lr"]}
 
     def evaluate(self, X, Y, n_verify, n_pgd, desc="val", methods=None):

@@ -34,6 +34,7 @@ class Objective(nn.Module):
         # Not a registered submodule: its parameters are the model's own.
         object.__setattr__(self, "bounded", bounded)
         self.method, self.norm, self.num_classes = method, norm, num_classes
+        self.data_checked = False  # set by a caller that checked its inputs for NaN
 
     def forward(self, x, y, robust_idx, eps, w_clean, w_robust, x_adv=None):
         """Returns (loss, clean logits, clean loss, robust loss or None).
@@ -48,8 +49,10 @@ class Objective(nn.Module):
             C = margin_spec(yr, self.num_classes).to(x.dtype)
             with use_branch(self.model, "robust"):
                 # Only the margins' lower bound enters the loss: CROWN-IBP skips the upper bound's pass.
+                # The trainer checked its data for NaN when it loaded it (loop.py); checking each batch
+                # again would make the host wait for the GPU at every step.
                 lb, _ = self.bounded.compute_bounds(xr, eps, self.method, self.norm, C, clean_batch=x,
-                                                    bound_upper=False)
+                                                    bound_upper=False, check_values=not self.data_checked)
             robust = robust_cross_entropy(lb, yr)
             loss = loss + w_robust * robust
         return loss, logits, clean, robust

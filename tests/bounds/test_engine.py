@@ -135,6 +135,14 @@ def test_bad_arguments_give_clear_errors():
         bm.compute_bounds(x, -0.1)
     with pytest.raises(ValueError, match="NaN"):
         bm.compute_bounds(torch.full_like(x, float("nan")), 0.1)
+    # check_values=False (callers that checked their data: the trainer) reads no value of x or eps ...
+    lb, ub = bm.compute_bounds(torch.full_like(x, float("nan")), 0.1, check_values=False)
+    assert torch.isnan(lb).all() and torch.isnan(ub).all()
+    # ... but still checks what it can without them
+    with pytest.raises(ValueError, match="method"):
+        bm.compute_bounds(x, 0.1, "deeppoly", check_values=False)
+    with pytest.raises(ValueError, match="eps"):
+        bm.compute_bounds(x, -0.1, check_values=False)
     with pytest.raises(ValueError, match="method"):
         bm.compute_bounds(x, 0.1, "deeppoly")
     with pytest.raises(ValueError, match="norm"):

@@ -127,3 +127,40 @@ def test_trainer_steps_with_the_fused_optimizer_and_it_matches_the_plain_one(tmp
     for p, q, p0 in zip(t.model.parameters(), plain.parameters(), start):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
         assert (p - p0).abs().max() > 1e-4  # the steps moved every parameter
+
+
+def test_nan_in_the_data_is_caught_when_the_trainer_loads_it(tmp_path, tiny_mnist):
+    """The trainer checks its datasets once, so the bound pass need not check
+    every batch (check_values=False: on a GPU each check waits for the device)."""
+    data = list(tiny_mnist)
+    data[2] = data[2].clone()
+    data[2][3, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="validation data .* NaN"):
+        Trainer(tiny_config(tmp_path), tuple(data), _quiet)
+    assert Trainer(tiny_config(tmp_path), tiny_mnist, _quiet).objective.data_checked
+
+
+@pytest.mark.parametrize("bound", ["ibp", "crown-ibp"])
+def test_a_training_epoch_reads_no_tensor_value_per_step(tmp_path, tiny_mnist, bound, monkeypatch):
+    """Reading a tensor's value on the host (item, bool, int, float) waits for
+    a GPU to finish the queued work, so the host cannot queue the next step
+    meanwhile. An epoch reads its running sums once, at its end, whatever its
+    number of steps (with the progress bar off; it reads them every
+    POSTFIX_EVERY steps). Counted on the CPU, where the same calls are made."""
+    reads = []
+    for name in ("item", "__bool__", "__int__", "__float__", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *a, _original=original, _name=name, **kw):
+            reads.append(_name)
+            return _original(self, *a, **kw)
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    counts = []
+    for n in (96, 320):  # 3 and 10 steps
+        data = (tiny_mnist[0][:n], tiny_mnist[1][:n]) + tuple(tiny_mnist[2:])
+        trainer = Trainer(tiny_config(tmp_path, bound_method=bound, warmup_epochs=0, ramp_epochs=1.0), data, _quiet)
+        reads.clear()
+        row = trainer.train_epoch(1)  # past the ramp: every step runs the bound pass
+        counts.append(len(reads))
+        assert row["train_robust_loss"] is not None and math.isfinite(row["train_loss"])
+    assert counts[0] == counts[1] <= 4, counts
