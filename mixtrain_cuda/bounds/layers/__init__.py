@@ -8,5 +8,5 @@ from .linear import Linear
 from .relu import ReLU
 from .reshape import Identity, Reshape
 
-__all__ = ["Add", "AvgPool2d", "BatchNorm", "Box", "Conv2d", "DiagonalSymbolic", "Identity", "Layer", "Linear", "Normalize", "ReLU",
-           "Reshape", "Symbolic", "SymbolicPass"]
+__all__ = ["Add", "AvgPool2d", "BatchNorm", "Box", "Conv2d", "DiagonalSymbolic", "Identity", "Layer", "Linear",
+           "Normalize", "ReLU", "Reshape", "Symbolic", "SymbolicPass"]

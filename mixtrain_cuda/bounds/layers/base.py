@@ -57,8 +57,8 @@ class DiagonalSymbolic:
     response to each coordinate, with no product of the layer against the
     D one-hot rows of every sample (on a trained MNIST-small net at eps 0.3 the
     first convolution of those rows was a fifth of a certification pass).
-    A layer without that method reads `gens`, which materializes the rows: the
-    same generators as before, only slower."""
+    Any other layer reads `gens`, which materializes the rows: the same
+    generators as before, only slower."""
 
     def __init__(self, center, widths):
         self.center, self.widths = center, widths
