@@ -247,19 +247,12 @@ class Without:
 
 def trained_case(checkpoint, k):
     """(network name, model, x, y, eps) of a `mixtrain train` checkpoint: its
-    first k test points and the eps it was trained for."""
-    from mixtrain_cuda.train.checkpoint import load_checkpoint
-    from mixtrain_cuda.train.config import TrainConfig
-    from mixtrain_cuda.train.loop import eval_split
-    from mixtrain_cuda.data import get_dataset
-    ckpt = load_checkpoint(checkpoint, map_location="cpu")
-    config = TrainConfig.from_dict(ckpt["config"])
-    model = get_model(config.model)
-    model.load_state_dict(ckpt["model"])
-    data = get_dataset(config.dataset, eval_split(config.dataset), root=config.data_root)
-    x = torch.stack([data[i][0] for i in range(k)])
-    y = torch.as_tensor([int(data[i][1]) for i in range(k)])
-    return config.model, model.eval(), x, y, config.eps
+    first k test points and the eps it was trained for, loaded as `mixtrain
+    certify` loads them (dual BatchNorm: the evaluated branch)."""
+    from mixtrain_cuda.cli_train import _eval_data, _load_model
+    model, config = _load_model(checkpoint, "cpu")
+    x, y, _ = _eval_data(config, None, k, None)
+    return config.model, model, x, y, config.eps
 
 
 def time_case(switch, net, method, k, passes, backward=False, checkpoint=None):
