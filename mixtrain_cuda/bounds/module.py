@@ -46,6 +46,9 @@ class BoundedModule(nn.Module):
     # convolution or linear layer (layers.DiagonalSymbolic); False makes the
     # dense one-hot rows up front, as before (the tests compare the two).
     diagonal_inputs = True
+    # Convolutions and ReLUs keep generator rows as windows where that pays
+    # (layers.windowed); False: dense rows throughout (the tests compare the two).
+    windowed_rows = True
 
     def __init__(self, model, reference=False, bn_stats="clean", memory_budget=None, update_running_stats=False):
         super().__init__()
@@ -444,7 +447,7 @@ class BoundedModule(nn.Module):
     def _symbolic_chunk(self, inputs, C, rows):
         part = _input_part(inputs, rows)
         state, input_rows = part.symbolic(diagonal=self.diagonal_inputs)
-        sp = SymbolicPass(self.ops, input_rows, part.norm)
+        sp = SymbolicPass(self.ops, input_rows, part.norm, windowed=self.windowed_rows and self.diagonal_inputs)
         states = [state]
         last_use = _last_use(self.nodes)
         for idx, node in enumerate(self.nodes[1:], start=1):

@@ -1,6 +1,7 @@
 """One bound layer per supported layer kind (see base.py for the interface)."""
 from .add import Add
 from .avgpool import AvgPool2d
+from . import windowed
 from .base import Box, DiagonalSymbolic, Layer, Symbolic, SymbolicPass
 from .batchnorm import BatchNorm, Normalize
 from .conv import Conv2d

@@ -104,13 +104,16 @@ class DiagonalSymbolic:
 class SymbolicPass:
     """Per-pass facts the symbolic layers share: the op set, how many leading
     generator rows are input symbols and their norm, and how many symbols exist
-    so far (ReLUs on different residual branches must not reuse row numbers)."""
+    so far (ReLUs on different residual branches must not reuse row numbers).
+    `windowed`: convolutions and ReLUs keep rows as windows where that pays
+    (layers/windowed.py)."""
 
-    def __init__(self, ops, input_rows, norm):
+    def __init__(self, ops, input_rows, norm, windowed=False):
         self.ops = ops
         self.input_rows = input_rows
         self.norm = norm
         self.total_rows = input_rows
+        self.windowed = windowed
 
     def radius(self, state):
         if state.radius is None:

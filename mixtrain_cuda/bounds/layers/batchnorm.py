@@ -8,6 +8,7 @@ whose own batch statistics would be meaningless."""
 import torch
 
 from .base import Box, DiagonalSymbolic, Layer, Symbolic
+from .windowed import WindowedSymbolic
 
 
 class ChannelAffine(Layer):
@@ -34,6 +35,10 @@ class ChannelAffine(Layer):
         if isinstance(state, DiagonalSymbolic):  # still one coordinate per row: scale the widths
             return DiagonalSymbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
                                     state.widths * self._view(scale, 1, n))
+        if isinstance(state, WindowedSymbolic) and n == 4:  # windows keep all channels: scale them
+            return WindowedSymbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
+                                    state.vals * self._view(scale, 2, 5), state.ay, state.ax, state.input_rows,
+                                    state.norm)
         return Symbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
                         state.gens * self._view(scale, 2, n + 1))
 

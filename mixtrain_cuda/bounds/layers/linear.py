@@ -2,6 +2,7 @@
 import torch
 import torch.nn.functional as F
 
+from . import windowed
 from .base import Box, DiagonalSymbolic, Layer, Symbolic
 
 
@@ -25,6 +26,8 @@ class Linear(Layer):
         return Box(center, torch.linalg.vecdot(w, box.radius.unsqueeze(1)))
 
     def symbolic(self, sp, state):
+        if isinstance(state, windowed.WindowedSymbolic) and state.center.dim() == 2:
+            return windowed.linear(state, self.module.weight, self.module.bias, sp)
         if isinstance(state, DiagonalSymbolic):
             return state.through(F.linear, self.module.weight, self.module.bias, sp.norm)
         c, g, r = sp.ops.symbolic_linear(state.center, state.gens, self.module.weight, self.module.bias,

@@ -2,6 +2,7 @@
 symbol per unstable neuron), crown_relu_backward (CROWN's relaxation)."""
 import torch
 
+from . import windowed
 from .base import Box, Layer, Symbolic
 
 
@@ -32,6 +33,10 @@ class ReLU(Layer):
         return Box(*ops.interval_relu(box.center, box.radius))
 
     def symbolic(self, sp, state):
+        if isinstance(state, windowed.WindowedSymbolic):
+            out = windowed.relu(state, sp.total_rows)
+            sp.total_rows = out.vals.shape[1]
+            return out
         # New symbols get row numbers after every symbol made so far, on any branch.
         gens = sp.pad_rows(state.gens, sp.total_rows)
         c, g, _ = sp.ops.symbolic_relu(state.center, gens, sp.radius(state))

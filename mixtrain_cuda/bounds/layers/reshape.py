@@ -2,6 +2,7 @@
 batch dimension) and Identity. Bounds pass through with the per-sample shape
 the clean forward recorded."""
 from .base import Box, DiagonalSymbolic, Layer, Symbolic
+from .windowed import WindowedSymbolic
 
 
 class Reshape(Layer):
@@ -23,6 +24,8 @@ class Reshape(Layer):
     def symbolic(self, sp, state):
         if isinstance(state, DiagonalSymbolic):  # the coordinates keep their order
             return DiagonalSymbolic(self._shape(state.center, 1), self._shape(state.widths, 1))
+        if isinstance(state, WindowedSymbolic):  # the rows keep their windows on the map
+            return state.reshaped(self._shape(state.center, 1))
         r = None if state.radius is None else self._shape(state.radius, 1)
         return Symbolic(self._shape(state.center, 1), self._shape(state.gens, 2), r)
 
