@@ -37,6 +37,11 @@ pass is measured apart from this machine's slow and fast phases. --switch:
   (bounds/layers/base.py, DiagonalSymbolic); without, BoundedModule's
   `diagonal_inputs = False`: the dense one-hot rows through that layer's op.
   Use it with --methods symbolic.
+- windowed-rows: the symbolic pass's generator rows kept as windows through
+  convolutions, ReLUs, BatchNorm and into the linear layer after a flatten
+  (bounds/layers/windowed.py); without, BoundedModule's `windowed_rows =
+  False`: dense rows after the first convolution, as before. Use it with
+  --methods symbolic.
 
     .venv/bin/python benchmarks/pass_ab.py [--switch winograd] [--nets mnist_large,cifar_large]
         [--methods ibp,crown-ibp] [--ks 8,16,50] [--passes 40] [--backward] [--checkpoint PATH] [--json PATH]
@@ -75,7 +80,7 @@ CHUNK_KNOB = "MIXTRAIN_CPU_PAD_CHUNK_KB"
 PANELS_KNOB = "MIXTRAIN_CPU_CONV_PANELS"
 TILE_KNOB = "MIXTRAIN_CPU_WINOGRAD_TILE"
 SWITCHES = ("winograd", "relu-conv", "pad-chunk", "packed-linear", "conv-panels", "winograd-f43", "cpp-autograd",
-            "diagonal-inputs")
+            "diagonal-inputs", "windowed-rows")
 
 
 def python_autograd(lib):
@@ -226,6 +231,8 @@ class Without:
             python_autograd(self.lib)
         elif self.switch == "diagonal-inputs":
             self.bm.diagonal_inputs = False
+        elif self.switch == "windowed-rows":
+            self.bm.windowed_rows = False
         elif self.switch == "packed-linear":
             _C._set_kernel_choice("interval_linear", "own" if self.k < 28 else "library")
         else:
@@ -240,6 +247,7 @@ class Without:
         _C._set_kernel_choice("interval_linear", "auto")
         self.bm.ops = _ops.fused
         self.bm.diagonal_inputs = True
+        self.bm.windowed_rows = True
         if getattr(self, "lib", None) is not None:
             self.lib._destroy()
             self.lib = None

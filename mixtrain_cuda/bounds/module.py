@@ -9,7 +9,8 @@ from . import _ops
 from .backward import backward_bounds, identity_spec, one_hot_bounds
 from .graph import trace
 from .inputs import InputSet, parse_norm
-from .layers import BatchNorm, Box, Linear, ReLU, SymbolicPass
+from .layers import BatchNorm, Box, Conv2d, Identity, Linear, ReLU, Reshape, SymbolicPass, windowed
+from .layers.batchnorm import ChannelAffine
 from .precision import ieee_float32
 from .symbolic_rows import streamed_symbolic
 
@@ -494,13 +495,53 @@ class BoundedModule(nn.Module):
         needs about as much again (measured peak fwd+bwd, random MNIST/CIFAR
         small nets: 1.35-1.5x the one-copy sum); without, about three layers'."""
         rows = x[0].numel()
+        per_row = self._symbolic_row_numel(x.device)
         sizes = []
         for idx, node in enumerate(self.nodes[1:], start=1):
-            n = _numel(node.layer.out_shape)
             if isinstance(node.layer, ReLU):
-                rows += n if unstable is None else unstable[idx]
-            sizes.append(rows * n * x.element_size())
+                rows += _numel(node.layer.out_shape) if unstable is None else unstable[idx]
+            kept, made = per_row[idx]
+            sizes.append(rows * (kept + made) * x.element_size())
         return 2 * sum(sizes) if self._keeps_graph(x) else 3 * max(sizes)
+
+    def _symbolic_row_numel(self, device):
+        """Per node: (elements of one generator row of its output, elements of
+        one dense row of its input that it makes from windowed rows). Rows stay
+        windowed (layers.windowed) by the rules the layers follow: from a
+        convolution where `conv2d_pays`, through ReLUs, flattens and
+        BatchNorm on the same map, into a linear layer after a flatten; any
+        other layer reading windowed rows makes the dense ones first."""
+        DIAGONAL = "diagonal"
+        state = {0: DIAGONAL if self.diagonal_inputs else None}  # None: dense; (window, map): windowed
+        on = self.windowed_rows and self.diagonal_inputs
+        out = {}
+        for idx, node in enumerate(self.nodes[1:], start=1):
+            layer = node.layer
+            n = _numel(layer.out_shape)
+            s = state[node.inputs[0]] if len(node.inputs) == 1 else None
+            in_shape = layer.in_shapes[0]
+            new = None
+            if s == DIAGONAL and isinstance(layer, (ChannelAffine, Reshape, Identity)):
+                new = DIAGONAL
+            elif on and isinstance(layer, Conv2d) and len(in_shape) == 3 and \
+                    (s == DIAGONAL or (s is not None and s[1] == tuple(in_shape))):
+                window = (1, 1) if s == DIAGONAL else s[0]
+                if windowed.conv2d_pays(window, in_shape[1:], layer.module, layer.out_shape[1:], device):
+                    m = layer.module
+                    new = (tuple(windowed.out_window(m.kernel_size[d], m.stride[d], m.padding[d], window[d],
+                                                     in_shape[1 + d], layer.out_shape[1 + d])[0] for d in (0, 1)),
+                           tuple(layer.out_shape))
+            elif isinstance(s, tuple) and (isinstance(layer, (ReLU, Reshape, Identity)) or (
+                    isinstance(layer, ChannelAffine) and s[1] == tuple(in_shape))):
+                new = s
+            state[idx] = new
+            kept = n if not isinstance(new, tuple) else new[1][0] * new[0][0] * new[0][1]
+            reads_windows = any(isinstance(state[i], tuple) for i in node.inputs)
+            made = 0
+            if reads_windows and not isinstance(new, tuple) and not (isinstance(layer, Linear) and len(in_shape) == 1):
+                made = sum(_numel(self.nodes[i].layer.out_shape) for i in node.inputs if isinstance(state[i], tuple))
+            out[idx] = (kept, made)
+        return out
 
     def _unstable_counts(self, inputs):
         """Per ReLU node: the most unstable neurons of any sample under IBP, with

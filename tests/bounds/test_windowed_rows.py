@@ -231,3 +231,34 @@ def test_empty_batch():
     model, x = _make("small_strided", seed=2)
     lb, ub = _bounds(model, x[:0], True)
     assert lb.shape == ub.shape == (0, 4)
+
+
+@pytest.mark.parametrize("name", ["large_mixed", "batchnorm_avgpool", "grouped_then_dilated", "two_branches",
+                                  "flatten_relu", "kernel_near_map"])
+@pytest.mark.parametrize("rows", [True, False])
+def test_memory_plan_follows_the_rows_the_pass_keeps(name, rows, monkeypatch):
+    """The memory plan (BoundedModule._symbolic_row_numel) counts per node the
+    elements of one row as the pass stores it: a window's where the rows stay
+    windowed, the layer's output else. Checked against each layer's output
+    state in a real pass (a plan that guessed windows where the pass makes
+    dense rows would let chunks outgrow the budget)."""
+    model, x = _make(name, seed=2)
+    bm = BoundedModule(model)
+    bm.windowed_rows = rows
+    seen = {}
+    for idx, node in enumerate(bm.nodes[1:], start=1):
+        def recorded(sp, *states, _f=node.layer.symbolic, _i=idx):
+            out = _f(sp, *states)
+            if isinstance(out, windowed.WindowedSymbolic):
+                seen[_i] = out.vals[0, 0].numel()
+            elif isinstance(out, DiagonalSymbolic):
+                seen[_i] = out.widths[0].numel()
+            else:
+                seen[_i] = out.gens[0, 0].numel()
+            return out
+        monkeypatch.setattr(node.layer, "symbolic", recorded)
+    bm.compute_bounds(x, 0.1, "symbolic")
+    plan = bm._symbolic_row_numel(x.device)
+    assert {i: kept for i, (kept, _) in plan.items()} == seen
+    if rows and name != "flatten_relu":
+        assert any(made > 0 for _, made in plan.values())  # a layer that makes the dense rows from windows

@@ -35,7 +35,8 @@ class ChannelAffine(Layer):
         if isinstance(state, DiagonalSymbolic):  # still one coordinate per row: scale the widths
             return DiagonalSymbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
                                     state.widths * self._view(scale, 1, n))
-        if isinstance(state, WindowedSymbolic) and n == 4:  # windows keep all channels: scale them
+        if isinstance(state, WindowedSymbolic) and state.center.shape[1:] == state.map:
+            # windows keep all channels: scale them
             return WindowedSymbolic(state.center * self._view(scale, 1, n) + self._view(shift, 1, n),
                                     state.vals * self._view(scale, 2, 5), state.ay, state.ax, state.input_rows,
                                     state.norm)

@@ -32,7 +32,7 @@ class Conv2d(Layer):
                 windowed.conv2d_pays((1, 1), in_hw, m, out_hw, state.center.device):
             # The input symbols as one-pixel windows (layers/windowed.py).
             state = windowed.WindowedSymbolic.from_diagonal(state, sp.input_rows, sp.norm)
-        if isinstance(state, windowed.WindowedSymbolic) and \
+        if isinstance(state, windowed.WindowedSymbolic) and state.center.shape[1:] == state.map and \
                 windowed.conv2d_pays(state.window, in_hw, m, out_hw, state.center.device):
             return windowed.conv2d(state, m.weight, m.bias, m.stride, m.padding, out_hw)
         if isinstance(state, DiagonalSymbolic):
