@@ -204,3 +204,18 @@ def test_batch_chunks_under_autograd_give_the_whole_pass_gradients(net, monkeypa
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
     # the whole batch once, then three chunks, each run again by the backward
     assert sorted(r.start for r in ran if r.start is not None) == [0, 0, 2, 2, 4, 4], ran
+
+
+def test_streamed_rows_keep_the_output_shape():
+    """A network ending in a convolution: the streamed pass returns bounds of
+    the output's shape, as the whole pass does (it returned them flattened;
+    found by a review)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, 1, 1), nn.ReLU(), nn.Conv2d(2, 2, 3, 2, 1)).double().eval()
+    x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    whole = BoundedModule(model).compute_bounds(x, 0.1, "symbolic")
+    with pytest.warns(UserWarning, match="one row at a time"):
+        streamed = BoundedModule(model, memory_budget=1).compute_bounds(x, 0.1, "symbolic")
+    for w, s in zip(whole, streamed):
+        assert s.shape == w.shape == (2, 2, 3, 3)
+        torch.testing.assert_close(s, w, rtol=1e-9, atol=1e-9)

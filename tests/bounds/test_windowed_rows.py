@@ -265,6 +265,7 @@ def test_memory_plan_follows_the_rows_the_pass_keeps(name, rows, monkeypatch):
         monkeypatch.setattr(node.layer, "symbolic", recorded)
     bm.compute_bounds(x, 0.1, "symbolic")
     plan = bm._symbolic_row_numel(x.device)
-    assert {i: kept for i, (kept, _) in plan.items()} == seen
+    assert {i: kept for i, (kept, _, _) in plan.items()} == seen
+    assert any(windows for _, _, windows in plan.values()) == rows
     if rows and name not in ("flatten_relu", "kernel_near_map"):
-        assert any(made > 0 for _, made in plan.values())  # a layer that makes the dense rows from windows
+        assert any(made > 0 for _, made, _ in plan.values())  # a layer that makes the dense rows from windows
