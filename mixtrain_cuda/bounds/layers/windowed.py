@@ -181,21 +181,17 @@ def conv2d(state, weight, bias, stride, padding, out_hw):
     nw, fw = out_window(kw, sw, pw, wb, W, Wo)
     ay, dy = _anchors(state.ay, kh, sh, ph, nh, fh, Ho)
     ax, dx = _anchors(state.ax, kw, sw, pw, nw, fw, Wo)
-    # Rows with the same offsets (dy, dx) share one matrix of taps: group them.
-    key = (dy * (W + pw + 1) + dx).flatten()
-    keys, group = torch.unique(key, return_inverse=True)
-    order = torch.argsort(group, stable=True)
-    counts = torch.bincount(group, minlength=keys.numel()).tolist()
-    ty, vy = _taps(keys // (W + pw + 1), hb, nh, sh, kh)  # [K, hb, nh]
-    tx, vx = _taps(keys % (W + pw + 1), wb, nw, sw, kw)  # [K, wb, nw]
-    taps = weight[:, :, ty[:, :, :, None, None], tx[:, None, None, :, :]]  # [O, C, K, hb, nh, wb, nw]
-    taps = taps * (vy[:, :, :, None, None] & vx[:, None, None, :, :]).to(taps.dtype)
-    K = keys.numel()
-    taps = taps.permute(2, 1, 3, 5, 0, 4, 6).reshape(K, C * hb * wb, O * nh * nw)
-    rows = state.vals.reshape(B * R, C * hb * wb).index_select(0, order)
-    out = torch.cat([torch.mm(part, taps[k]) for k, part in enumerate(rows.split(counts))]) if B * R else \
-        rows.new_zeros(0, O * nh * nw)
-    vals = out.index_select(0, torch.argsort(order)).reshape(B, R, O, nh, nw)
+
+    def taps(keys):  # [K, C*hb*wb, O*nh*nw] for offsets keys = dy * (W + pw + 1) + dx
+        ty, vy = _taps(keys // (W + pw + 1), hb, nh, sh, kh)  # [K, hb, nh]
+        tx, vx = _taps(keys % (W + pw + 1), wb, nw, sw, kw)  # [K, wb, nw]
+        t = weight[:, :, ty[:, :, :, None, None], tx[:, None, None, :, :]]  # [O, C, K, hb, nh, wb, nw]
+        t = t * (vy[:, :, :, None, None] & vx[:, None, None, :, :]).to(t.dtype)
+        return t.permute(2, 1, 3, 5, 0, 4, 6).reshape(keys.numel(), C * hb * wb, O * nh * nw)
+
+    # Rows with the same offsets (dy, dx) share one matrix of taps.
+    vals = _grouped_products(state.vals.reshape(B * R, C * hb * wb), (dy * (W + pw + 1) + dx).flatten(), taps)
+    vals = vals.reshape(B, R, O, nh, nw)
     center = F.conv2d(state.center, weight, bias, stride, padding)
     return WindowedSymbolic(center, vals, ay, ax, state.input_rows, state.norm)
 
@@ -247,18 +243,30 @@ def linear(state, weight, bias, sp):
     B, R, C, hb, wb = state.vals.shape
     H, W = state.map[1:]
     N = weight.shape[0]
+    dev = weight.device
+
+    def columns(keys):  # [K, C*hb*wb, N] for anchors keys = ay * W + ax
+        y = (keys // W)[:, None, None] + torch.arange(hb, device=dev)[:, None]
+        x = (keys % W)[:, None, None] + torch.arange(wb, device=dev)
+        cols = weight.reshape(N, C, H, W)[:, :, y, x]  # [N, C, K, hb, wb]
+        return cols.permute(2, 1, 3, 4, 0).reshape(keys.numel(), C * hb * wb, N)
+
     key = (state.ay * W + state.ax).expand(B, R).flatten()
+    gens = _grouped_products(state.vals.reshape(B * R, C * hb * wb), key, columns).reshape(B, R, N)
+    center = F.linear(state.center, weight, bias)
+    return Symbolic(center, gens, sp.ops.generator_radius(gens, state.input_rows, state.norm))
+
+
+def _grouped_products(rows, key, matrices):
+    """rows [n, k], each times the matrix of its key: matrices(keys) gives
+    [K, k, m] for the distinct keys (ascending). Rows are sorted by key, each
+    group is one product, and the results are put back in the rows' order."""
     keys, group = torch.unique(key, return_inverse=True)
     order = torch.argsort(group, stable=True)
     counts = torch.bincount(group, minlength=keys.numel()).tolist()
-    dev = weight.device
-    y = (keys // W)[:, None, None] + torch.arange(hb, device=dev)[:, None]
-    x = (keys % W)[:, None, None] + torch.arange(wb, device=dev)
-    cols = weight.reshape(N, C, H, W)[:, :, y, x]  # [N, C, K, hb, wb]
-    cols = cols.permute(2, 1, 3, 4, 0).reshape(keys.numel(), C * hb * wb, N)
-    rows = state.vals.reshape(B * R, C * hb * wb).index_select(0, order)
-    out = torch.cat([torch.mm(part, cols[k]) for k, part in enumerate(rows.split(counts))]) if B * R else \
-        rows.new_zeros(0, N)
-    gens = out.index_select(0, torch.argsort(order)).reshape(B, R, N)
-    center = F.linear(state.center, weight, bias)
-    return Symbolic(center, gens, sp.ops.generator_radius(gens, state.input_rows, state.norm))
+    mats = matrices(keys)
+    if rows.shape[0] == 0:
+        return rows.new_zeros(0, mats.shape[2])
+    sorted_rows = rows.index_select(0, order)
+    out = torch.cat([torch.mm(part, mats[k]) for k, part in enumerate(sorted_rows.split(counts))])
+    return out.index_select(0, torch.argsort(order))
