@@ -140,7 +140,8 @@ def test_windowed_rows_in_checkpointed_chunks(monkeypatch):
     model, x = model.float(), x.float()
     chunks = []
     original = BoundedModule._checkpointed_chunk
-    monkeypatch.setattr(BoundedModule, "_checkpointed_chunk", lambda self, *a: chunks.append(a[2]) or original(self, *a))
+    monkeypatch.setattr(BoundedModule, "_checkpointed_chunk",
+                        lambda self, *a: chunks.append(a[2]) or original(self, *a))
     per_sample = BoundedModule(model).symbolic_bytes_per_sample(x)
     grads = []
     for budget in (None, per_sample):  # one sample a chunk

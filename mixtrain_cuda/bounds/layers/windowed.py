@@ -86,7 +86,6 @@ class WindowedSymbolic:
     def radius(self):
         """sum over rows of |g| (input rows: sqrt(sum g^2) for L2), per neuron:
         each window's values added into the map."""
-        B, R, C = self.vals.shape[:3]
         k = self.input_rows if not math.isinf(self.norm) else 0
         vals = self.vals.flatten(3)
         radius = self._summed(vals[:, k:].abs(), slice(k, None))
@@ -113,9 +112,6 @@ class WindowedSymbolic:
         index = self.positions().reshape(B, R, 1, n).expand(B, R, C, n)
         dense = self.vals.new_zeros(B, R, C, H * W).scatter_(3, index, self.vals.reshape(B, R, C, n))
         return dense.reshape(B, R, *self.center.shape[1:])
-
-    def as_symbolic(self):
-        return Symbolic(self.center, self.gens, self.radius)
 
 
 def out_window(kernel, stride, padding, window, size_in, size_out):
