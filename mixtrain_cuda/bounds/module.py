@@ -530,10 +530,10 @@ class BoundedModule(nn.Module):
             elif on and isinstance(layer, Conv2d) and len(in_shape) == 3 and \
                     (s == DIAGONAL or (s is not None and s[1] == tuple(in_shape))):
                 window = (1, 1) if s == DIAGONAL else s[0]
-                if windowed.conv2d_pays(window, in_shape[1:], layer.module, layer.out_shape[1:], device):
+                if windowed.conv2d_pays(window, layer.module, layer.out_shape[1:], device):
                     m = layer.module
-                    new = (tuple(windowed.out_window(m.kernel_size[d], m.stride[d], m.padding[d], window[d],
-                                                     in_shape[1 + d], layer.out_shape[1 + d])[0] for d in (0, 1)),
+                    new = (tuple(windowed.out_window(m.kernel_size[d], m.stride[d], window[d],
+                                                     layer.out_shape[1 + d])[0] for d in (0, 1)),
                            tuple(layer.out_shape))
             elif isinstance(s, tuple) and (isinstance(layer, (ReLU, Reshape, Identity)) or (
                     isinstance(layer, ChannelAffine) and s[1] == tuple(in_shape))):

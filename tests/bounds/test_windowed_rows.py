@@ -211,11 +211,11 @@ def test_windowed_path_is_taken_where_it_pays(monkeypatch):
 def test_conv2d_pays_rule():
     conv = nn.Conv2d(4, 4, 4, 2, 1)
     cpu = torch.device("cpu")
-    assert windowed.conv2d_pays((2, 2), (14, 14), conv, (7, 7), cpu)
-    assert windowed.conv2d_pays((5, 5), (14, 14), conv, (7, 7), cpu)  # 25 * 16 against 16 * 49
-    assert not windowed.conv2d_pays((8, 8), (14, 14), conv, (7, 7), cpu)  # 64 * 25 against 16 * 49
-    assert not windowed.conv2d_pays((1, 1), (14, 14), nn.Conv2d(4, 4, 3, 1, 1, groups=2), (14, 14), cpu)
-    assert not windowed.conv2d_pays((1, 1), (14, 14), nn.Conv2d(4, 4, 3, 1, 2, dilation=2), (14, 14), cpu)
+    assert windowed.conv2d_pays((2, 2), conv, (7, 7), cpu)
+    assert windowed.conv2d_pays((5, 5), conv, (7, 7), cpu)  # 25 * 16 against 16 * 49
+    assert not windowed.conv2d_pays((8, 8), conv, (7, 7), cpu)  # 64 * 25 against 16 * 49
+    assert not windowed.conv2d_pays((1, 1), nn.Conv2d(4, 4, 3, 1, 1, groups=2), (14, 14), cpu)
+    assert not windowed.conv2d_pays((1, 1), nn.Conv2d(4, 4, 3, 1, 2, dilation=2), (14, 14), cpu)
 
 
 def test_windowed_rows_on_the_engine_test_nets_are_sound():

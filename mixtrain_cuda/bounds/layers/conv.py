@@ -27,13 +27,13 @@ class Conv2d(Layer):
 
     def symbolic(self, sp, state):
         m = self.module
-        out_hw, in_hw = self.out_shape[1:], state.center.shape[2:]
+        out_hw = self.out_shape[1:]
         if sp.windowed and isinstance(state, DiagonalSymbolic) and \
-                windowed.conv2d_pays((1, 1), in_hw, m, out_hw, state.center.device):
+                windowed.conv2d_pays((1, 1), m, out_hw, state.center.device):
             # The input symbols as one-pixel windows (layers/windowed.py).
             state = windowed.WindowedSymbolic.from_diagonal(state, sp.input_rows, sp.norm)
         if isinstance(state, windowed.WindowedSymbolic) and state.center.shape[1:] == state.map and \
-                windowed.conv2d_pays(state.window, in_hw, m, out_hw, state.center.device):
+                windowed.conv2d_pays(state.window, m, out_hw, state.center.device):
             return windowed.conv2d(state, m.weight, m.bias, m.stride, m.padding, out_hw)
         if isinstance(state, DiagonalSymbolic):
             return state.through(lambda x, w, b: F.conv2d(x, w, b, *self.args), self.module.weight,

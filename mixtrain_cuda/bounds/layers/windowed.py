@@ -114,7 +114,7 @@ class WindowedSymbolic:
         return dense.reshape(B, R, *self.center.shape[1:])
 
 
-def out_window(kernel, stride, padding, window, size_in, size_out):
+def out_window(kernel, stride, window, size_out):
     """Along one dimension: (n, first) for a window of `window` inputs: the
     outputs reading any of them are base + first .. base + first + n - 1,
     base = (anchor + padding) // stride, for every anchor (n covers all
@@ -124,9 +124,8 @@ def out_window(kernel, stride, padding, window, size_in, size_out):
     return min(last - first + 1, size_out), first
 
 
-def conv2d_pays(window, in_hw, conv, out_hw, device):
-    """Whether `conv2d` of rows with windows `window` (hb, wb) on an `in_hw`
-    map beats the dense rows' convolution: its product per row
+def conv2d_pays(window, conv, out_hw, device):
+    """Whether `conv2d` of rows with windows `window` (hb, wb) beats the dense rows' convolution: its product per row
     (C*hb*wb values times O*n_h*n_w outputs) no larger than the dense one's
     (C*kh*kw taps for each of O*Ho*Wo outputs), which would also have to make
     the dense rows first, and keep them: on a random MNIST-large net at eps
@@ -142,14 +141,13 @@ def conv2d_pays(window, in_hw, conv, out_hw, device):
     if device.type != "cpu" and torch.is_grad_enabled():
         return False
     hb, wb = window
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    H, W = in_hw
-    nh, _ = out_window(kh, sh, ph, hb, H, out_hw[0])
-    nw, _ = out_window(kw, sw, pw, wb, W, out_hw[1])
+    (kh, kw), (sh, sw) = conv.kernel_size, conv.stride
+    nh, _ = out_window(kh, sh, hb, out_hw[0])
+    nw, _ = out_window(kw, sw, wb, out_hw[1])
     return hb * wb * nh * nw <= kh * kw * out_hw[0] * out_hw[1]
 
 
-def _anchors(a, kernel, stride, padding, n, first, size_out):
+def _anchors(a, stride, padding, n, first, size_out):
     """Output anchors (inside the output) and each row's offset
     d = a + padding - anchor_out * stride (>= 0): input pixel a + i meets
     output anchor_out + j through tap d + i - j * stride."""
@@ -173,10 +171,10 @@ def conv2d(state, weight, bias, stride, padding, out_hw):
     (sh, sw), (ph, pw) = stride, padding
     H, W = state.map[1:]
     Ho, Wo = out_hw
-    nh, fh = out_window(kh, sh, ph, hb, H, Ho)
-    nw, fw = out_window(kw, sw, pw, wb, W, Wo)
-    ay, dy = _anchors(state.ay, kh, sh, ph, nh, fh, Ho)
-    ax, dx = _anchors(state.ax, kw, sw, pw, nw, fw, Wo)
+    nh, fh = out_window(kh, sh, hb, Ho)
+    nw, fw = out_window(kw, sw, wb, Wo)
+    ay, dy = _anchors(state.ay, sh, ph, nh, fh, Ho)
+    ax, dx = _anchors(state.ax, sw, pw, nw, fw, Wo)
 
     def taps(keys):  # [K, C*hb*wb, O*nh*nw] for offsets keys = dy * (W + pw + 1) + dx
         ty, vy = _taps(keys // (W + pw + 1), hb, nh, sh, kh)  # [K, hb, nh]
